@@ -1,0 +1,51 @@
+"""`mimic-edge COMMAND`: one module per subcommand in this package, each with
+`add_parser(subparsers)` that registers its parser and sets `run=`. Subcommand modules keep
+their imports light (torch and friends inside `run`), so `--help` stays fast.
+
+Errors a user can fix (MimicEdgeError) print one line and exit 1; Ctrl-C exits 130.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from mimic_edge import __version__
+from mimic_edge.errors import MimicEdgeError
+
+ORDER = ["train", "eval", "export", "bench", "predict"]  # help order; others follow alphabetically
+
+
+def _commands() -> list[str]:
+    found = {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+    return [c for c in ORDER if c in found] + sorted(found - set(ORDER))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mimic-edge",
+        description="Train, export, benchmark and run the MIMIC multimodal emotion-recognition model.",
+        epilog="Run 'mimic-edge COMMAND --help' for a command's options and examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"mimic-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in _commands():
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except MimicEdgeError as e:
+        print(f"mimic-edge {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"mimic-edge {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

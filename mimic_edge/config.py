@@ -1,0 +1,162 @@
+"""Presets (DESIGN §2) and the model config dataclasses (DESIGN §3, §4).
+
+A config is all a model needs to be rebuilt: checkpoints store it as JSON next to the weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+from mimic_edge.errors import ConfigError
+
+MODALITIES = ("text", "audio", "vision")  # input order everywhere: CLI, ONNX, runtime
+
+
+@dataclass(frozen=True)
+class Preset:
+    text_dim: int
+    audio_dim: int
+    vision_dim: int
+    seq_len: int
+    source: str
+
+
+PRESETS = {
+    "mosi": Preset(300, 74, 47, 50, "CMU-MultimodalSDK, word-aligned, GloVe text"),
+    "mosi-bert": Preset(768, 74, 47, 50, "CMU-MultimodalSDK, word-aligned, BERT text"),
+    "mosei": Preset(300, 74, 35, 50, "CMU-MultimodalSDK, GloVe text"),
+    "mosei-bert": Preset(768, 74, 35, 50, "CMU-MultimodalSDK, BERT text"),
+    "mmsa-mosi": Preset(768, 5, 20, 50, "MMSA aligned_50.pkl"),
+    "mmsa-mosei": Preset(768, 74, 35, 50, "MMSA aligned_50.pkl"),
+}
+DEFAULT_PRESET = "mosi"
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}: expected one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Fields shared by both models: the feature dims and the output size."""
+
+    preset: str = DEFAULT_PRESET
+    text_dim: int = 300
+    audio_dim: int = 74
+    vision_dim: int = 47
+    out_dim: int = 1  # 1: regression (MSE); C > 1: C classes (cross-entropy)
+
+    @property
+    def dims(self) -> dict[str, int]:
+        return {"text": self.text_dim, "audio": self.audio_dim, "vision": self.vision_dim}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """Stable hash of the config: engines and artifacts record it to detect mismatches."""
+        canonical = json.dumps({"model": model_name(self), **self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class MimicConfig(ModelConfig):
+    lstm_hidden: int = 32  # per direction: D = 64 (paper §3.1)
+    d_model: int = 64  # D, the unified embedding dimension (paper §3.1)
+    bottleneck: int = 16  # ĩ_m, h̃_m ∈ R^16 (paper Eqs. 5-6)
+    fusion_dim: int = 64  # width of M and I (DESIGN §3.5)
+    head_hidden: int = 64  # 3-layer MLP 192→64→64→out (DESIGN §3.7)
+    dropout: float = 0.1  # the paper is silent; a light dropout for a 0.3 M model
+    contrast_weight: float = 0.1  # λ, Eq. 15
+    temperature: float = 0.1  # τ, Eq. 12
+    use_shared: bool = True  # ablation switches, paper §4.3: False zeroes S in F0
+    use_individual: bool = True  # False zeroes I
+    use_interaction: bool = True  # False zeroes M
+    drop_modalities: tuple[str, ...] = ()  # paper Table 1: these inputs are replaced by zeros
+    fusion_head: str = "torch"  # "torch" | "triton" (the fused kernel, mimic_edge.kernels)
+
+
+@dataclass(frozen=True)
+class MisaConfig(ModelConfig):
+    hidden_size: int = 128  # official config.hidden_size
+    dropout: float = 0.5  # official config.dropout
+    n_heads: int = 2  # official nn.TransformerEncoderLayer(d_model=128, nhead=2)
+    ff_dim: int = 2048  # PyTorch's default dim_feedforward, as in the official code
+    text_lstm_hidden: int = 300  # official GloVe path: hidden = embedding size 300
+    diff_weight: float = 0.3  # official defaults
+    sim_weight: float = 1.0
+    recon_weight: float = 1.0
+    cmd_moments: int = 5
+
+    @property
+    def bert_text(self) -> bool:
+        """BERT-feature presets take the official BERT path: masked mean of the text features."""
+        return self.text_dim == 768
+
+
+CONFIGS = {"mimic": MimicConfig, "misa": MisaConfig}
+
+
+def model_name(config: ModelConfig) -> str:
+    for name, cls in CONFIGS.items():
+        if type(config) is cls:
+            return name
+    raise ConfigError(f"unknown config type {type(config).__name__}")
+
+
+def make_config(name: str, preset: str = DEFAULT_PRESET, **overrides) -> ModelConfig:
+    """The config of model `name` on `preset`, with field overrides; unknown names are errors."""
+    if name not in CONFIGS:
+        raise ConfigError(f"unknown model {name!r}: expected one of {', '.join(CONFIGS)}")
+    cls = CONFIGS[name]
+    p = get_preset(preset)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ConfigError(f"unknown {name} config field(s) {unknown}: expected some of {sorted(fields)}")
+    values = dict(preset=preset, text_dim=p.text_dim, audio_dim=p.audio_dim, vision_dim=p.vision_dim)
+    values.update(overrides)
+    if "drop_modalities" in values:
+        values["drop_modalities"] = tuple(values["drop_modalities"])
+    config = cls(**values)
+    _check(config)
+    return config
+
+
+def config_from_dict(name: str, values: dict) -> ModelConfig:
+    """Inverse of `to_dict` (checkpoints); every field is checked like `make_config`."""
+    cls = CONFIGS.get(name)
+    if cls is None:
+        raise ConfigError(f"unknown model {name!r}: expected one of {', '.join(CONFIGS)}")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ConfigError(f"unknown {name} config field(s) {unknown}")
+    values = dict(values)
+    if "drop_modalities" in values:
+        values["drop_modalities"] = tuple(values["drop_modalities"])
+    config = cls(**values)
+    _check(config)
+    return config
+
+
+def _check(config: ModelConfig) -> None:
+    for modality, dim in config.dims.items():
+        if not isinstance(dim, int) or dim < 1:
+            raise ConfigError(f"{modality}_dim must be a positive integer, got {dim!r}")
+    if config.out_dim < 1:
+        raise ConfigError(f"out_dim must be >= 1, got {config.out_dim}")
+    if isinstance(config, MimicConfig):
+        bad = [m for m in config.drop_modalities if m not in MODALITIES]
+        if bad:
+            raise ConfigError(f"drop_modalities: unknown modality {bad}, expected some of {MODALITIES}")
+        if config.fusion_head not in ("torch", "triton"):
+            raise ConfigError(f"fusion_head must be 'torch' or 'triton', got {config.fusion_head!r}")
+        if config.d_model != 2 * config.lstm_hidden:
+            raise ConfigError(f"d_model ({config.d_model}) must be 2 × lstm_hidden ({config.lstm_hidden})")
+        if config.bottleneck % 2:
+            raise ConfigError(f"bottleneck must be even (2×2×2 max-pool), got {config.bottleneck}")

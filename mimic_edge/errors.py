@@ -1,0 +1,21 @@
+"""One exception family for everything a user can get wrong.
+
+The CLI prints these as one line and exits non-zero; anything else is a bug and keeps its
+traceback.
+"""
+
+
+class MimicEdgeError(Exception):
+    """Base class: a clear message naming what was expected and what was found."""
+
+
+class InputError(MimicEdgeError, ValueError):
+    """Model inputs of the wrong rank, dims, dtype, size, or with NaN/Inf."""
+
+
+class ConfigError(MimicEdgeError, ValueError):
+    """An unknown preset, model name, option or option value."""
+
+
+class CheckpointError(MimicEdgeError):
+    """A missing, corrupt or mismatched checkpoint."""

@@ -1,0 +1,140 @@
+"""MIMIC: Multi-Interaction Modeling with Intelligent Coordination (paper §3, DESIGN §3).
+
+Eq. 1     per-modality encoder: BiLSTM(32+32) → single-head self-attention → mean over time
+Eq. 2     alignment:  ĥ_m = LayerNorm(h_m) + h_m
+Eqs. 3-4  decoupling: S = mean_m ĥ_m,  i_m = ĥ_m − S  (parameter-free)
+Eqs. 5-6  bottlenecks, one Linear(64→16) each, shared by the modalities: ĩ_m, h̃_m
+Eqs. 7-11 fusion head: M, I = FC(MaxPool(x_t ⊗ x_v ⊗ x_a)); G = σ(W_g [S, I, M]); F = G ⊙ F0
+          (mimic_edge.kernels.fusion_head: the PyTorch reference or the fused Triton kernel)
+Eqs. 12-15 loss: task loss + λ · InfoNCE between the modalities of each instance
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mimic_edge.config import MODALITIES, MimicConfig
+from mimic_edge.kernels.reference import fusion_head_reference
+from mimic_edge.models.common import bilstm, masked_mean, valid_mask
+
+
+class UnimodalEncoder(nn.Module):
+    """Eq. 1: BiLSTM → scaled dot-product self-attention → (masked) mean over time."""
+
+    def __init__(self, in_dim: int, config: MimicConfig):
+        super().__init__()
+        d = config.d_model
+        self.lstm = nn.LSTM(in_dim, config.lstm_hidden, batch_first=True, bidirectional=True)
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        u, _ = bilstm(self.lstm, x, lengths)  # (B, L, 64)
+        scores = self.q(u) @ self.k(u).transpose(1, 2) / math.sqrt(u.shape[-1])  # (B, L, L)
+        if lengths is not None:  # padded keys get no weight
+            keep = valid_mask(lengths, u.shape[1])[:, None, :]  # (B, 1, L)
+            scores = scores.masked_fill(~keep, float("-inf"))
+        attended = self.o(scores.softmax(dim=-1) @ self.v(u))  # (B, L, 64)
+        return masked_mean(attended, lengths)  # (B, 64)
+
+
+class MIMIC(nn.Module):
+    def __init__(self, config: MimicConfig):
+        super().__init__()
+        self.config = config
+        d, b, c = config.d_model, config.bottleneck, config.fusion_dim
+        self.encoders = nn.ModuleDict({m: UnimodalEncoder(config.dims[m], config) for m in MODALITIES})
+        self.align = nn.ModuleDict({m: nn.LayerNorm(d) for m in MODALITIES})  # Eq. 2
+        self.bottleneck_i = nn.Linear(d, b)  # W_i, Eq. 5
+        self.bottleneck_h = nn.Linear(d, b)  # W_h, Eq. 6
+        pooled = (b // 2) ** 3  # 16³ → MaxPool3d(2) → 8³ = 512
+        self.fc_m = nn.Linear(pooled, c)  # Eq. 7
+        self.fc_i = nn.Linear(pooled, c)  # Eq. 8
+        self.gate = nn.Linear(d + 2 * c, d + 2 * c)  # W_g, Eq. 10
+        h = config.head_hidden
+        self.head = nn.Sequential(
+            nn.Linear(d + 2 * c, h), nn.ReLU(), nn.Dropout(config.dropout),
+            nn.Linear(h, h), nn.ReLU(), nn.Dropout(config.dropout),
+            nn.Linear(h, config.out_dim),
+        )
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, text: Tensor, audio: Tensor, vision: Tensor, lengths: dict[str, Tensor] | None = None) -> Tensor:
+        return self.representations(text, audio, vision, lengths)["score"]  # (B, out)
+
+    def representations(self, text: Tensor, audio: Tensor, vision: Tensor,
+                        lengths: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Every intermediate of Eqs. 1-11 and the score, for losses and analysis."""
+        cfg = self.config
+        inputs = {"text": text, "audio": audio, "vision": vision}
+        lengths = lengths or {}
+        h_hat = {}
+        for m in MODALITIES:
+            x = torch.zeros_like(inputs[m]) if m in cfg.drop_modalities else inputs[m]  # paper Table 1
+            h = self.encoders[m](x, lengths.get(m))  # (B, 64)
+            h_hat[m] = self.align[m](h) + h  # Eq. 2
+        shared = (h_hat["text"] + h_hat["vision"] + h_hat["audio"]) / 3  # Eq. 3, (B, 64)
+        individual = {m: h_hat[m] - shared for m in MODALITIES}  # Eq. 4
+        order = ("text", "vision", "audio")  # outer product index order (t, v, a), DESIGN §3.5
+        i_tilde = torch.stack([F.relu(self.bottleneck_i(individual[m])) for m in order], dim=1)  # (B, 3, 16)
+        h_tilde = torch.stack([F.relu(self.bottleneck_h(h_hat[m])) for m in order], dim=1)  # (B, 3, 16)
+        fused = self.fuse(h_tilde, i_tilde, shared)  # (B, 192), Eqs. 7-11
+        return {
+            "h_hat": torch.stack([h_hat[m] for m in MODALITIES], dim=1),  # (B, 3, 64) in MODALITIES order
+            "shared": shared,
+            "individual": torch.stack([individual[m] for m in MODALITIES], dim=1),  # (B, 3, 64)
+            "i_tilde": i_tilde, "h_tilde": h_tilde,  # (B, 3, 16) in (t, v, a) order
+            "fused": fused,
+            "score": self.head(fused),  # (B, out)
+        }
+
+    def fuse(self, h_tilde: Tensor, i_tilde: Tensor, shared: Tensor) -> Tensor:
+        """Eqs. 7-11 through the configured fusion head; ablations zero S, I or M exactly."""
+        cfg = self.config
+        keep_s, keep_i, keep_m = (float(flag) for flag in (cfg.use_shared, cfg.use_individual, cfg.use_interaction))
+        if cfg.fusion_head == "triton":
+            from mimic_edge.kernels import fusion_head as head  # needs triton: imported only when chosen
+        else:
+            head = fusion_head_reference
+        return head(
+            h_tilde, i_tilde, shared * keep_s,
+            self.fc_m.weight * keep_m, self.fc_m.bias * keep_m,  # zero FC ⇒ M = 0
+            self.fc_i.weight * keep_i, self.fc_i.bias * keep_i,
+            self.gate.weight, self.gate.bias,
+        )
+
+    def loss(self, text: Tensor, audio: Tensor, vision: Tensor, target: Tensor,
+             lengths: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, float]]:
+        """Eq. 15: task loss (MSE or CE) + λ · L_contrast; returns (total, parts for logging)."""
+        reps = self.representations(text, audio, vision, lengths)
+        task = task_loss(reps["score"], target)
+        contrast = contrastive_loss(reps["h_hat"], self.config.temperature)
+        total = task + self.config.contrast_weight * contrast
+        return total, {"loss": total.item(), "task": task.item(), "contrast": contrast.item()}
+
+
+def task_loss(score: Tensor, target: Tensor) -> Tensor:
+    """MSE for regression (out = 1), cross-entropy over classes otherwise (Eqs. 13-14)."""
+    if score.shape[-1] == 1:
+        return F.mse_loss(score.view(-1), target.view(-1).to(score.dtype))
+    return F.cross_entropy(score, target.view(-1).long())
+
+
+def contrastive_loss(h_hat: Tensor, temperature: float) -> Tensor:
+    """Eq. 12 as InfoNCE over modalities of the same instance (DESIGN §3.8).
+
+    h_hat (B, M, D). For every ordered pair (m, n), m ≠ n: logits cos(ĥ_m^i, ĥ_n^k)/τ over
+    the batch k, target k = i; the mean over pairs.
+    """
+    z = F.normalize(h_hat, dim=-1)  # (B, M, D)
+    n_mod = z.shape[1]
+    target = torch.arange(z.shape[0], device=z.device)
+    losses = [
+        F.cross_entropy(z[:, m] @ z[:, n].T / temperature, target)
+        for m in range(n_mod) for n in range(n_mod) if m != n
+    ]
+    return torch.stack(losses).mean()

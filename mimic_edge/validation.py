@@ -1,0 +1,78 @@
+"""Input checks shared by every entry point (DESIGN §9).
+
+Torch-free on purpose: the runtime validates numpy inputs for ONNX Runtime and TensorRT
+without importing torch. Torch tensors are handled by duck typing.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from mimic_edge.config import MODALITIES
+from mimic_edge.errors import InputError
+
+_FLOAT_KINDS = ("float16", "bfloat16", "float32", "float64")
+
+
+def _dtype_name(x: Any) -> str:
+    return str(x.dtype).removeprefix("torch.")
+
+
+def _all_finite(x: Any) -> bool:
+    if isinstance(x, np.ndarray):
+        return bool(np.isfinite(x).all())
+    return bool(x.isfinite().all())  # torch.Tensor
+
+
+def validate_inputs(
+    inputs: Mapping[str, Any],
+    dims: Mapping[str, int],
+    lengths: Mapping[str, Any] | None = None,
+    seq_range: Mapping[str, tuple[int, int]] | None = None,
+) -> int:
+    """Check `text`, `audio`, `vision` feature sequences; return the batch size.
+
+    Each must be a floating array of shape (B, L_m, dims[m]) with B ≥ 1, L_m ≥ 1, the same B
+    for all, and only finite values. `seq_range` bounds L_m (an engine's optimization profile);
+    `lengths` are optional per-modality valid lengths in [1, L_m].
+    """
+    missing = [m for m in MODALITIES if m not in inputs]
+    if missing:
+        raise InputError(f"missing input(s) {missing}: expected {list(MODALITIES)}")
+    batch = None
+    for m in MODALITIES:
+        x = inputs[m]
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            raise InputError(f"{m}: expected a numpy array or torch tensor, found {type(x).__name__}")
+        shape = tuple(x.shape)
+        if len(shape) != 3:
+            raise InputError(f"{m}: expected rank 3 (batch, seq_len, {dims[m]}), found shape {shape}")
+        if shape[2] != dims[m]:
+            raise InputError(f"{m}: expected feature dim {dims[m]}, found {shape[2]} (shape {shape})")
+        if shape[0] == 0:
+            raise InputError(f"{m}: empty batch (shape {shape}): expected at least one sample")
+        if shape[1] == 0:
+            raise InputError(f"{m}: empty sequence (shape {shape}): expected seq_len >= 1")
+        if batch is not None and shape[0] != batch:
+            raise InputError(f"batch sizes differ: expected {batch} for all modalities, found {shape[0]} for {m}")
+        batch = shape[0]
+        if _dtype_name(x) not in _FLOAT_KINDS:
+            raise InputError(f"{m}: expected a floating dtype (float32), found {_dtype_name(x)}")
+        if seq_range is not None and m in seq_range:
+            lo, hi = seq_range[m]
+            if not lo <= shape[1] <= hi:
+                raise InputError(f"{m}: seq_len {shape[1]} is outside the supported range [{lo}, {hi}]")
+        if not _all_finite(x):
+            raise InputError(f"{m}: found NaN or Inf values: expected finite features")
+    if lengths is not None:
+        for m, n in lengths.items():
+            if m not in MODALITIES:
+                raise InputError(f"lengths: unknown modality {m!r}, expected some of {list(MODALITIES)}")
+            n = np.asarray(n.cpu() if hasattr(n, "cpu") else n)
+            seq_len = inputs[m].shape[1]
+            if n.shape != (batch,):
+                raise InputError(f"lengths[{m}]: expected shape ({batch},), found {n.shape}")
+            if n.size and (n.min() < 1 or n.max() > seq_len):
+                raise InputError(f"lengths[{m}]: expected values in [1, {seq_len}], found [{n.min()}, {n.max()}]")
+    return batch
