@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mimic_edge.config import MODALITIES, MimicConfig
-from mimic_edge.kernels.reference import fusion_head_reference
+from mimic_edge.kernels.reference import fusion_head_reference, pooled_outer
 from mimic_edge.models.common import bilstm, masked_mean, valid_mask
 
 
@@ -64,11 +64,13 @@ class MIMIC(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, text: Tensor, audio: Tensor, vision: Tensor, lengths: dict[str, Tensor] | None = None) -> Tensor:
-        return self.representations(text, audio, vision, lengths)["score"]  # (B, out)
+        enc = self.encode(text, audio, vision, lengths)
+        fused = self.fuse(enc["h_tilde"], enc["i_tilde"], enc["shared"])  # (B, 192), Eqs. 7-11
+        return self.head(fused)  # (B, out)
 
-    def representations(self, text: Tensor, audio: Tensor, vision: Tensor,
-                        lengths: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
-        """Every intermediate of Eqs. 1-11 and the score, for losses and analysis."""
+    def encode(self, text: Tensor, audio: Tensor, vision: Tensor,
+               lengths: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Eqs. 1-6: ĥ_m, S, i_m and the bottlenecks ĩ_m, h̃_m."""
         cfg = self.config
         inputs = {"text": text, "audio": audio, "vision": vision}
         lengths = lengths or {}
@@ -80,17 +82,30 @@ class MIMIC(nn.Module):
         shared = (h_hat["text"] + h_hat["vision"] + h_hat["audio"]) / 3  # Eq. 3, (B, 64)
         individual = {m: h_hat[m] - shared for m in MODALITIES}  # Eq. 4
         order = ("text", "vision", "audio")  # outer product index order (t, v, a), DESIGN §3.5
-        i_tilde = torch.stack([F.relu(self.bottleneck_i(individual[m])) for m in order], dim=1)  # (B, 3, 16)
-        h_tilde = torch.stack([F.relu(self.bottleneck_h(h_hat[m])) for m in order], dim=1)  # (B, 3, 16)
-        fused = self.fuse(h_tilde, i_tilde, shared)  # (B, 192), Eqs. 7-11
         return {
             "h_hat": torch.stack([h_hat[m] for m in MODALITIES], dim=1),  # (B, 3, 64) in MODALITIES order
-            "shared": shared,
+            "shared": shared,  # (B, 64)
             "individual": torch.stack([individual[m] for m in MODALITIES], dim=1),  # (B, 3, 64)
-            "i_tilde": i_tilde, "h_tilde": h_tilde,  # (B, 3, 16) in (t, v, a) order
-            "fused": fused,
-            "score": self.head(fused),  # (B, out)
+            "i_tilde": torch.stack([F.relu(self.bottleneck_i(individual[m])) for m in order], dim=1),  # (B, 3, 16), Eq. 5
+            "h_tilde": torch.stack([F.relu(self.bottleneck_h(h_hat[m])) for m in order], dim=1),  # (B, 3, 16), Eq. 6
         }
+
+    def representations(self, text: Tensor, audio: Tensor, vision: Tensor,
+                        lengths: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Every intermediate of Eqs. 1-11 and the score, for losses and analysis.
+
+        ĩ_m, h̃_m are in (t, v, a) order, the outer product's; ĥ_m and i_m in MODALITIES order.
+        The fusion is spelled out here (M, I, G are not outputs of the fused head).
+        """
+        cfg = self.config
+        reps = self.encode(text, audio, vision, lengths)
+        interaction = self.fc_m(pooled_outer(reps["h_tilde"])) * float(cfg.use_interaction)  # M, (B, 64), Eq. 7
+        individual = self.fc_i(pooled_outer(reps["i_tilde"])) * float(cfg.use_individual)  # I, (B, 64), Eq. 8
+        f0 = torch.cat([reps["shared"] * float(cfg.use_shared), individual, interaction], dim=-1)  # (B, 192), Eq. 9
+        gate = torch.sigmoid(self.gate(f0))  # G, Eq. 10
+        fused = gate * f0  # F, Eq. 11
+        return {**reps, "M": interaction, "I": individual, "G": gate, "F0": f0, "fused": fused,
+                "score": self.head(fused)}
 
     def fuse(self, h_tilde: Tensor, i_tilde: Tensor, shared: Tensor) -> Tensor:
         """Eqs. 7-11 through the configured fusion head; ablations zero S, I or M exactly."""
@@ -110,9 +125,10 @@ class MIMIC(nn.Module):
     def loss(self, text: Tensor, audio: Tensor, vision: Tensor, target: Tensor,
              lengths: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, float]]:
         """Eq. 15: task loss (MSE or CE) + λ · L_contrast; returns (total, parts for logging)."""
-        reps = self.representations(text, audio, vision, lengths)
-        task = task_loss(reps["score"], target)
-        contrast = contrastive_loss(reps["h_hat"], self.config.temperature)
+        enc = self.encode(text, audio, vision, lengths)
+        score = self.head(self.fuse(enc["h_tilde"], enc["i_tilde"], enc["shared"]))
+        task = task_loss(score, target)
+        contrast = contrastive_loss(enc["h_hat"], self.config.temperature)
         total = task + self.config.contrast_weight * contrast
         return total, {"loss": total.item(), "task": task.item(), "contrast": contrast.item()}
 
