@@ -19,3 +19,7 @@ class ConfigError(MimicEdgeError, ValueError):
 
 class CheckpointError(MimicEdgeError):
     """A missing, corrupt or mismatched checkpoint."""
+
+
+class ArtifactError(MimicEdgeError):
+    """A missing, corrupt, foreign or mismatched ONNX artifact or TensorRT engine."""
