@@ -41,6 +41,9 @@ class UnimodalEncoder(nn.Module):
 
 
 class MIMIC(nn.Module):
+    # FLOP breakdown (mimic_edge.flops): submodules per group; "fusion" is everything else
+    FLOP_GROUPS = {"encoders": ("encoders", "align"), "head": ("head",)}
+
     def __init__(self, config: MimicConfig):
         super().__init__()
         self.config = config

@@ -42,6 +42,9 @@ def _project(in_dim: int, hidden: int) -> nn.Sequential:
 
 
 class MISA(nn.Module):
+    # FLOP breakdown (mimic_edge.flops): submodules per group; "fusion" is everything else
+    FLOP_GROUPS = {"encoders": ("utterance", "project"), "head": ("fusion",)}
+
     def __init__(self, config: MisaConfig):
         super().__init__()
         self.config = config
@@ -69,33 +72,40 @@ class MISA(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, text: Tensor, audio: Tensor, vision: Tensor, lengths: dict[str, Tensor] | None = None) -> Tensor:
-        return self.representations(text, audio, vision, lengths)["score"]  # (B, out)
+        reps = self.encode(text, audio, vision, lengths)
+        return self.fuse(reps["private"], reps["shared"])  # (B, out)
 
-    def representations(self, text: Tensor, audio: Tensor, vision: Tensor,
-                        lengths: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+    def encode(self, text: Tensor, audio: Tensor, vision: Tensor,
+               lengths: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Utterance vectors projected to 128 (orig), and their private and shared encodings."""
         inputs = {"text": text, "audio": audio, "vision": vision}
         lengths = lengths or {}
-        orig, private, shared = {}, {}, {}
+        orig = {}
         for m in MODALITIES:
             if m in self.utterance:
                 utt = self.utterance[m](inputs[m], lengths.get(m))  # (B, 4h)
             else:
                 utt = masked_mean(inputs[m], lengths.get(m))  # (B, 768), official BERT path
             orig[m] = self.project[m](utt)  # (B, 128)
-            private[m] = self.private[m](orig[m])
-            shared[m] = self.shared(orig[m])
-        recon = {m: self.recon[m](private[m] + shared[m]) for m in MODALITIES}
-        # official order: private t, v, a, then shared t, v, a
-        order = ("text", "vision", "audio")
-        seq = torch.stack([private[m] for m in order] + [shared[m] for m in order], dim=1)  # (B, 6, 128)
-        fused = self.transformer(seq).flatten(1)  # (B, 768)
         return {
-            "orig": torch.stack([orig[m] for m in MODALITIES], dim=1),  # (B, 3, 128)
-            "private": torch.stack([private[m] for m in MODALITIES], dim=1),
-            "shared": torch.stack([shared[m] for m in MODALITIES], dim=1),
-            "recon": torch.stack([recon[m] for m in MODALITIES], dim=1),
-            "score": self.fusion(fused),  # (B, out)
+            "orig": torch.stack([orig[m] for m in MODALITIES], dim=1),  # (B, 3, 128) in MODALITIES order
+            "private": torch.stack([self.private[m](orig[m]) for m in MODALITIES], dim=1),
+            "shared": torch.stack([self.shared(orig[m]) for m in MODALITIES], dim=1),
         }
+
+    def fuse(self, private: Tensor, shared: Tensor) -> Tensor:
+        """Official order: private t, v, a, then shared t, v, a → Transformer → MLP."""
+        order = [MODALITIES.index(m) for m in ("text", "vision", "audio")]
+        seq = torch.cat([private[:, order], shared[:, order]], dim=1)  # (B, 6, 128)
+        return self.fusion(self.transformer(seq).flatten(1))  # (B, 768) → (B, out)
+
+    def representations(self, text: Tensor, audio: Tensor, vision: Tensor,
+                        lengths: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """encode()'s vectors, the reconstructions (for the Recon loss) and the score."""
+        reps = self.encode(text, audio, vision, lengths)
+        recon = torch.stack([self.recon[m](reps["private"][:, k] + reps["shared"][:, k])
+                             for k, m in enumerate(MODALITIES)], dim=1)  # (B, 3, 128)
+        return {**reps, "recon": recon, "score": self.fuse(reps["private"], reps["shared"])}
 
     def loss(self, text: Tensor, audio: Tensor, vision: Tensor, target: Tensor,
              lengths: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, float]]:
