@@ -1,37 +1,44 @@
-"""mimic-edge bench: row schema (DESIGN §7), FLOP counting, skipped backends."""
+"""mimic-edge bench: row schema (DESIGN §7), skipped backends, outputs."""
+import csv
+import json
+
 import pytest
-import torch
 
 from mimic_edge import bench
 from mimic_edge.bench import BackendUnavailable, BenchConfig, percentile, run_bench
-from mimic_edge.flops import count_flops
+from mimic_edge.cli import main
+from mimic_edge.errors import ConfigError
 
 ROW_KEYS = {"model", "preset", "backend", "precision", "batch_size", "params", "flops", "p50_ms", "p99_ms", "status"}
+TINY = dict(iters=3, warmup=1, seq_len=6)
 
 
 def test_rows_have_design_keys_and_measurements():
-    rows = run_bench(BenchConfig(models=("mimic",), batch_sizes=(1, 3), iters=3, warmup=1, seq_len=8))
-    assert [r["batch_size"] for r in rows] == [1, 3]
+    rows = run_bench(BenchConfig(models=("mimic", "misa"), presets=("mosi-bert",), backends=("eager",),
+                                 batch_sizes=(1, 3), **TINY))
+    assert [(r["model"], r["batch_size"]) for r in rows] == [("mimic", 1), ("mimic", 3), ("misa", 1), ("misa", 3)]
     for r in rows:
         assert ROW_KEYS <= r.keys() and r["status"] == "ok"
-        assert 0 < r["p50_ms"] <= r["p99_ms"]
+        assert 0 < r["p50_ms"] <= r["p99_ms"] and r["throughput"] > 0
+        assert r["artifact_bytes"] == 4 * r["params"]  # fp32 weights, no buffers
     assert rows[1]["flops"] == 3 * rows[0]["flops"]
+    assert rows[0]["params"] == 425_377 and rows[2]["params"] == 1_477_453
 
 
 def test_unavailable_backend_is_skipped_not_measured(monkeypatch):
-    def setup_missing(model, inputs, device):
+    def setup_missing(model, inputs, ctx):
         raise BackendUnavailable("needs a flux capacitor")
 
     monkeypatch.setitem(bench.BACKENDS, "missing", ("fp16", setup_missing))
-    rows = run_bench(BenchConfig(models=("mimic",), backends=("missing",), batch_sizes=(1,), iters=1, seq_len=4))
+    rows = run_bench(BenchConfig(models=("mimic",), backends=("missing",), batch_sizes=(1,), **TINY))
     assert rows[0]["status"] == "skipped: needs a flux capacitor"
-    assert rows[0]["p50_ms"] is None and rows[0]["p99_ms"] is None
+    assert all(rows[0][k] is None for k in ("p50_ms", "p99_ms", "throughput", "peak_mem_mb"))
 
 
-def test_flops_count_lstm_gemms():
-    """A bidirectional LSTM over L steps: 2 directions × L × 2·4H·(D+H) FLOPs."""
-    lstm = torch.nn.LSTM(10, 6, batch_first=True, bidirectional=True)
-    assert count_flops(lstm, torch.randn(1, 7, 10)) == 2 * 7 * 2 * 4 * 6 * (10 + 6)
+def test_triton_backend_on_cpu_is_skipped_with_reason():
+    rows = run_bench(BenchConfig(models=("mimic", "misa"), backends=("triton",), batch_sizes=(1,), device="cpu", **TINY))
+    assert rows[0]["status"].startswith("skipped: needs a CUDA GPU")
+    assert rows[1]["status"] == "skipped: the fused Triton head is MIMIC's"
 
 
 def test_percentile_nearest_rank():
@@ -39,8 +46,29 @@ def test_percentile_nearest_rank():
     assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile([3.0], 99) == 3.0
 
 
-def test_bad_config():
-    from mimic_edge.errors import ConfigError
+@pytest.mark.parametrize("change, message", [
+    ({"batch_sizes": (0,)}, "batch sizes must be positive"),
+    ({"backends": ("tpu",)}, "unknown backend 'tpu'"),
+    ({"models": ("gpt",)}, "unknown model 'gpt'"),
+    ({"presets": ("nope",)}, "unknown preset 'nope'"),
+    ({"threads": 0}, "threads must be >= 1"),
+])
+def test_bad_config(change, message):
+    with pytest.raises(ConfigError, match=message):
+        run_bench(BenchConfig(**change))
 
-    with pytest.raises(ConfigError, match="batch sizes must be positive"):
-        run_bench(BenchConfig(batch_sizes=(0,)))
+
+def test_cli_writes_json_csv_and_png(tmp_path, capsys):
+    paths = {k: tmp_path / f"bench.{k}" for k in ("json", "csv", "png")}
+    assert main(["bench", "--models", "mimic,misa", "--presets", "mosi-bert", "--backends", "eager,triton",
+                 "--batch-sizes", "1,2", "--iters", "2", "--warmup", "0", "--seq-len", "5", "--device", "cpu",
+                 "--json", str(paths["json"]), "--csv", str(paths["csv"]), "--plot", str(paths["png"])]) == 0
+    table = capsys.readouterr().out
+    assert "| mimic | mosi-bert | eager | fp32 | cpu | 1 | 425,377 |" in table
+    data = json.loads(paths["json"].read_text())
+    assert {"cpu", "torch", "date"} <= data["machine"].keys()
+    assert len(data["rows"]) == 8 and all(ROW_KEYS <= r.keys() for r in data["rows"])
+    assert {r["status"] for r in data["rows"]} >= {"ok", "skipped: needs a CUDA GPU (on CPU, Triton runs only in its interpreter)"}
+    with open(paths["csv"]) as f:
+        assert [r["backend"] for r in csv.DictReader(f)] == [r["backend"] for r in data["rows"]]
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,5 @@
-"""`mimic-edge bench`: params, FLOPs and latency, MIMIC vs MISA."""
+"""`mimic-edge bench`: params, FLOPs, latency and memory of MIMIC vs MISA on every backend
+this machine has; unavailable backends are listed as skipped, with the reason."""
 from __future__ import annotations
 
 import sys
@@ -6,39 +7,55 @@ import sys
 from mimic_edge.cli._common import EXAMPLES_HELP, int_list, str_list
 
 EXAMPLES = """examples:
-  mimic-edge bench                                  # MIMIC vs MISA, preset mosi, batch 1 and 64
-  mimic-edge bench --presets mosi,mosi-bert --batch-sizes 1,8,64 --json bench.json
-  mimic-edge bench --models mimic --iters 500 --threads 1
+  mimic-edge bench                                   # every backend, preset mosi, batch 1, 8, 64
+  mimic-edge bench --presets mosi,mosi-bert --backends eager,ort-fp32 --json bench.json --csv bench.csv
+  mimic-edge bench --batch-sizes 1,16,256 --plot latency.png
+  mimic-edge bench --table efficiency --train-log runs/mimic,runs/misa
 """
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="params, FLOPs and latency of MIMIC vs MISA",
+    p = sub.add_parser("bench", help="params, FLOPs, latency and memory of MIMIC vs MISA per backend",
                        description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_HELP)
-    p.add_argument("--models", type=str_list, default=("mimic", "misa"), help="comma-separated (default: mimic,misa)")
-    p.add_argument("--presets", type=str_list, default=("mosi",), help="comma-separated (default: mosi)")
-    p.add_argument("--backends", type=str_list, default=("eager",), help="comma-separated (default: eager)")
-    p.add_argument("--batch-sizes", type=int_list, default=(1, 64), help="comma-separated (default: 1,64)")
-    p.add_argument("--seq-len", type=int, default=None, help="sequence length (default: the preset's, 50)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed runs first (default: 10)")
-    p.add_argument("--iters", type=int, default=100, help="timed runs per row (default: 100)")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    p.add_argument("--json", metavar="FILE", help='also write {"machine": ..., "rows": [...]} to FILE')
+    what = p.add_argument_group("what to measure")
+    what.add_argument("--models", type=str_list, default=("mimic", "misa"), help="comma-separated (default: mimic,misa)")
+    what.add_argument("--presets", type=str_list, default=("mosi",), help="comma-separated (default: mosi)")
+    what.add_argument("--backends", type=str_list, default=None,
+                      help="comma-separated (default: all; those this machine lacks are listed as skipped)")
+    what.add_argument("--batch-sizes", type=int_list, default=(1, 8, 64), help="comma-separated (default: 1,8,64)")
+    what.add_argument("--seq-len", type=int, default=None, help="sequence length (default: the preset's, 50)")
+    what.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda when available")
+    how = p.add_argument_group("how")
+    how.add_argument("--warmup", type=int, default=10, help="untimed runs first (default: 10)")
+    how.add_argument("--iters", type=int, default=100, help="timed runs per row (default: 100)")
+    how.add_argument("--threads", type=int, default=None, help="intra-op threads, torch and ONNX Runtime (default: theirs)")
+    how.add_argument("--cache-dir", default=".cache/mimic-edge", help="exported artifacts (default: .cache/mimic-edge)")
+    out = p.add_argument_group("output (markdown on stdout always)")
+    out.add_argument("--json", metavar="FILE", help='write {"machine": ..., "rows": [...]}')
+    out.add_argument("--csv", metavar="FILE", help="write the rows as CSV")
+    out.add_argument("--plot", metavar="FILE.png", help="latency vs batch size per backend")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from mimic_edge.bench import BenchConfig, machine_info, run_bench, to_markdown
+    from mimic_edge.bench import BenchConfig, machine_info, resolve_device, run_bench, to_markdown, write_csv
     from mimic_edge.io import atomic_write_json
 
     cfg = BenchConfig(models=args.models, presets=args.presets, backends=args.backends,
                       batch_sizes=args.batch_sizes, seq_len=args.seq_len, warmup=args.warmup,
-                      iters=args.iters, threads=args.threads)
-    rows = run_bench(cfg, progress=lambda msg: print(f"  {msg}", file=sys.stderr))
-    info = machine_info()
-    print(f"machine: {info['machine']}, {info['cpu_count']} threads, torch {info['torch']}, {info['date']}")
+                      iters=args.iters, threads=args.threads, device=args.device, cache_dir=args.cache_dir)
+    rows = run_bench(cfg, progress=sys.stderr.isatty())
+    info = machine_info(resolve_device(args.device))
+    print(f"machine: {info['cpu']}, {info['cpu_count']} threads" + (f", {info['gpu']}" if "gpu" in info else "")
+          + f"; torch {info['torch']}, onnxruntime {info.get('onnxruntime', '–')}; {info['date']}")
     print("FLOPs: multiply-add = 2, matmul-like ops incl. LSTM gates and attention (mimic_edge.flops)\n")
     print(to_markdown(rows))
     if args.json:
         atomic_write_json(args.json, {"machine": info, "rows": rows})
+    if args.csv:
+        write_csv(rows, args.csv)
+    if args.plot:
+        from mimic_edge.bench_plot import plot_latency
+
+        plot_latency(rows, args.plot)
     return 0
