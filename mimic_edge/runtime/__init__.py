@@ -1,0 +1,70 @@
+"""Run any mimic-edge artifact from Python: `load(path)`, then `predict(text, audio, vision)`.
+
+    from mimic_edge.runtime import load
+    predictor = load("mimic.int8.onnx")
+    scores = predictor.predict(text, audio, vision)   # (B, Lm, dm) numpy or torch -> numpy (B, out)
+
+| artifact                                   | backend      | what loading it imports          |
+|--------------------------------------------|--------------|----------------------------------|
+| `*.onnx` (fp32, fp16, int8)                | ONNX Runtime | numpy, onnxruntime               |
+| `*.engine` / `*.plan` + its JSON sidecar   | TensorRT     | numpy, tensorrt, CUDA bindings   |
+| checkpoint `*.safetensors` + `*.json`      | PyTorch      | torch                            |
+
+Running an ONNX artifact or a TensorRT engine imports neither torch nor triton, so an app on a
+Jetson carries no training stack. Every predictor validates its inputs against the artifact
+(feature dims, and for engines the profile's batch and sequence ranges) and is safe to call
+from several threads at once.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from mimic_edge.errors import ArtifactError
+from mimic_edge.runtime.inputs import read_inputs, write_inputs
+
+ONNX_SUFFIXES = (".onnx",)
+ENGINE_SUFFIXES = (".engine", ".plan")
+CHECKPOINT_SUFFIXES = (".safetensors", ".json")
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    backend: str  # "onnxruntime" | "tensorrt" | "torch"
+    path: Path
+    dims: dict[str, int]  # feature dim per modality, read from the artifact
+    out_dim: int | None  # columns of the output
+
+    def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
+        """(B, L_m, d_m) numpy arrays or torch tensors → float32 numpy (B, out)."""
+        ...
+
+
+def load(path: str | Path, *, providers: Sequence[str] | None = None, device: str | None = None) -> Predictor:
+    """The predictor for the artifact at `path`, chosen by its suffix.
+
+    `providers`: ONNX Runtime execution providers (default: TensorRT, CUDA, CPU, those installed).
+    `device`: torch device for a checkpoint (default: cuda when available, else cpu).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in ONNX_SUFFIXES:
+        from mimic_edge.runtime.onnx_predictor import OnnxPredictor
+
+        return OnnxPredictor(path, providers)
+    if suffix in ENGINE_SUFFIXES:
+        from mimic_edge.runtime.tensorrt_predictor import TensorRTPredictor
+
+        return TensorRTPredictor(path)
+    if suffix in CHECKPOINT_SUFFIXES or path.with_name(path.name + ".safetensors").is_file():
+        from mimic_edge.runtime.torch_predictor import TorchPredictor
+
+        return TorchPredictor(path, device)
+    raise ArtifactError(f"{path}: unknown artifact type: expected an ONNX model ({', '.join(ONNX_SUFFIXES)}), "
+                        f"a TensorRT engine ({', '.join(ENGINE_SUFFIXES)}) or a checkpoint "
+                        f"({' + '.join(CHECKPOINT_SUFFIXES)}), found suffix {path.suffix or 'none'!r}")
+
+
+__all__ = ["Predictor", "load", "read_inputs", "write_inputs"]

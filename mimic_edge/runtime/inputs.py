@@ -1,0 +1,91 @@
+"""Model inputs on their way into a predictor: checks, conversion, and the files that carry them.
+
+Input files (read by `mimic-edge predict`, the Python example and the C++ examples):
+- `inputs.npz` with arrays `text`, `audio`, `vision`;
+- or a folder with `text.npy`, `audio.npy`, `vision.npy`: the form the C++ examples read,
+  float32, C order, shape (B, L_m, d_m), one `.npy` per modality (numpy's documented format).
+
+Torch-free: a torch tensor passed to `prepare_inputs` is converted by duck typing.
+"""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from mimic_edge.config import MODALITIES
+from mimic_edge.errors import InputError
+from mimic_edge.io import atomic_write
+from mimic_edge.validation import validate_inputs
+
+
+def prepare_inputs(
+    text: Any,
+    audio: Any,
+    vision: Any,
+    dims: Mapping[str, int],
+    seq_range: Mapping[str, tuple[int, int]] | None = None,
+    batch_range: tuple[int, int] | None = None,
+) -> dict[str, np.ndarray]:
+    """Validate (DESIGN §9) and return C-contiguous float32 numpy arrays keyed by modality."""
+    inputs = dict(zip(MODALITIES, (text, audio, vision)))
+    batch = validate_inputs(inputs, dims, seq_range=seq_range)
+    if batch_range is not None and not batch_range[0] <= batch <= batch_range[1]:
+        raise InputError(f"batch size {batch} is outside the supported range [{batch_range[0]}, {batch_range[1]}]")
+    return {m: _as_float32(x) for m, x in inputs.items()}
+
+
+def _as_float32(x: Any) -> np.ndarray:
+    if not isinstance(x, np.ndarray):  # a torch tensor (numpy has no bfloat16: go through float32)
+        x = x.detach().float().cpu().numpy()
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def read_inputs(path: str | Path) -> dict[str, np.ndarray]:
+    """Read `text`, `audio`, `vision` from an `.npz` file or a folder of `.npy` files (unchecked)."""
+    path = Path(path)
+    if path.is_dir():
+        return {m: _load_npy(path / f"{m}.npy") for m in MODALITIES}
+    if not path.is_file():
+        raise InputError(f"input file not found: expected an .npz file or a folder with "
+                         f"{', '.join(m + '.npy' for m in MODALITIES)}, found nothing at {path}")
+    expected = f"expected an .npz file with arrays {list(MODALITIES)}"
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(f"{path}: {expected}, found an unreadable file ({e})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise InputError(f"{path}: {expected}, found a single array of shape {loaded.shape}")
+    with loaded as npz:
+        missing = [m for m in MODALITIES if m not in npz.files]
+        if missing:
+            raise InputError(f"{path}: missing array(s) {missing}: {expected}, found {npz.files}")
+        try:
+            return {m: npz[m] for m in MODALITIES}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise InputError(f"{path}: {expected}, found a corrupt file ({e})") from None
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise InputError(f"input file not found: expected {path}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise InputError(f"{path}: expected a .npy array, found an unreadable file ({e})") from None
+
+
+def write_inputs(folder: str | Path, inputs: Mapping[str, Any]) -> Path:
+    """Write `folder/{text,audio,vision}.npy` as float32, C order: the C++ examples' input form."""
+    folder = Path(folder)
+    for m in MODALITIES:
+        array = np.ascontiguousarray(inputs[m], dtype=np.float32)
+
+        def save(tmp: str, array: np.ndarray = array) -> None:
+            with open(tmp, "wb") as f:
+                np.save(f, array)
+
+        atomic_write(folder / f"{m}.npy", save)
+    return folder

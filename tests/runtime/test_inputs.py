@@ -1,0 +1,75 @@
+"""Input files: .npz or a folder of .npy files, and the conversion every predictor applies."""
+import numpy as np
+import pytest
+import torch
+
+from mimic_edge.errors import InputError
+from mimic_edge.runtime.inputs import prepare_inputs, read_inputs, write_inputs
+
+DIMS = {"text": 3, "audio": 2, "vision": 4}
+
+
+def arrays(batch=2):
+    rng = np.random.default_rng(0)
+    return {m: rng.standard_normal((batch, 5 + i, d)).astype(np.float32) for i, (m, d) in enumerate(DIMS.items())}
+
+
+def test_folder_round_trip(tmp_path):
+    x = arrays()
+    write_inputs(tmp_path / "in", {m: a.astype(np.float64) for m, a in x.items()})  # written as float32
+    got = read_inputs(tmp_path / "in")
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["audio.npy", "text.npy", "vision.npy"]
+    for m in DIMS:
+        assert got[m].dtype == np.float32 and got[m].flags.c_contiguous
+        np.testing.assert_array_equal(got[m], x[m])
+
+
+def test_npz(tmp_path):
+    x = arrays()
+    np.savez(tmp_path / "in.npz", **x, labels=np.zeros(2))
+    got = read_inputs(tmp_path / "in.npz")
+    assert sorted(got) == ["audio", "text", "vision"]
+    for m in DIMS:
+        np.testing.assert_array_equal(got[m], x[m])
+
+
+def test_prepare_converts_torch_and_float64():
+    x = arrays()
+    out = prepare_inputs(torch.from_numpy(x["text"]).bfloat16(), x["audio"].astype(np.float64),
+                         np.asfortranarray(x["vision"]), DIMS)
+    assert all(a.dtype == np.float32 and a.flags.c_contiguous for a in out.values())
+    np.testing.assert_allclose(out["text"], x["text"], rtol=2 ** -8)  # bfloat16: 8 significant bits
+    np.testing.assert_array_equal(out["audio"], x["audio"])
+    np.testing.assert_array_equal(out["vision"], x["vision"])
+
+
+def test_prepare_checks_batch_range():
+    x = arrays(batch=3)
+    with pytest.raises(InputError, match=r"batch size 3 is outside the supported range \[1, 2\]"):
+        prepare_inputs(x["text"], x["audio"], x["vision"], DIMS, batch_range=(1, 2))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing.npz", r"input file not found: expected an .npz file or a folder with text.npy, audio.npy, vision.npy"),
+    ("no_vision.npz", r"missing array\(s\) \['vision'\]: expected an .npz file with arrays .* found \['text', 'audio'\]"),
+    ("single.npy", r"expected an .npz file with arrays .* found a single array of shape \(2, 3\)"),
+    ("garbage.npz", r"expected an .npz file with arrays .* found an unreadable file"),
+    ("objects.npz", r"expected an .npz file with arrays .* found a corrupt file .*allow_pickle"),
+    ("folder_without_audio", r"input file not found: expected .*folder_without_audio/audio.npy"),
+])
+def test_bad_input_files(tmp_path, case, message):
+    path = tmp_path / case
+    x = arrays()
+    if case == "no_vision.npz":
+        np.savez(path, text=x["text"], audio=x["audio"])
+    elif case == "single.npy":
+        np.save(path, np.zeros((2, 3)))
+    elif case == "garbage.npz":
+        path.write_bytes(b"PK\x03\x04 not really a zip file")
+    elif case == "objects.npz":
+        np.savez(path, text=np.array([{"a": 1}], dtype=object), audio=x["audio"], vision=x["vision"])
+    elif case == "folder_without_audio":
+        write_inputs(path, x)
+        (path / "audio.npy").unlink()
+    with pytest.raises(InputError, match=message):
+        read_inputs(path)

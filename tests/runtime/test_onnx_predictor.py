@@ -1,0 +1,114 @@
+"""ONNX artifacts through ONNX Runtime: input checks, the artifact's signature, no torch."""
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+from mimic_edge.errors import ArtifactError, ConfigError, InputError
+from mimic_edge.runtime import load
+from mimic_edge.runtime.onnx_predictor import OnnxPredictor
+
+DIMS = {"text": 300, "audio": 74, "vision": 47}  # preset mosi
+
+
+def inputs(batch=2, lens=(50, 50, 50), dims=DIMS):
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal((batch, L, d), dtype=np.float32) for L, d in zip(lens, dims.values())]
+
+
+@pytest.fixture(scope="module")
+def predictor(artifacts):
+    return load(artifacts.onnx("fp32"))
+
+
+def _replace(i, value):
+    def change(x):
+        x = list(x)
+        x[i] = value(x[i]) if callable(value) else value
+        return x
+    return change
+
+
+def _with_nan(x):
+    x = x.copy()
+    x[1, 3, 7] = np.nan
+    return x
+
+
+def _with_inf(x):
+    x = x.copy()
+    x[0, 0, 0] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize("change, message", [
+    (_replace(0, lambda x: x[:, :, :299]), r"text: expected feature dim 300, found 299"),
+    (_replace(2, lambda x: x[0]), r"vision: expected rank 3 \(batch, seq_len, 47\), found shape \(50, 47\)"),
+    (_replace(1, lambda x: x[:0]), r"audio: empty batch"),
+    (_replace(1, lambda x: x[:, :0]), r"audio: empty sequence"),
+    (_replace(2, lambda x: x[:1]), r"batch sizes differ: expected 2 for all modalities, found 1 for vision"),
+    (_replace(0, _with_nan), r"text: found NaN or Inf"),
+    (_replace(1, _with_inf), r"audio: found NaN or Inf"),
+    (_replace(0, lambda x: x.astype(np.int32)), r"text: expected a floating dtype \(float32\), found int32"),
+    (_replace(2, lambda x: x.tolist()), r"vision: expected a numpy array or torch tensor, found list"),
+])
+def test_bad_inputs(predictor, change, message):
+    with pytest.raises(InputError, match=message):
+        predictor.predict(*change(inputs()))
+
+
+def test_fixed_lengths_are_enforced(artifacts, tmp_path):
+    """An artifact exported with fixed batch and sequence lengths: other sizes get a clear error
+    before they reach ONNX Runtime, the fixed ones run."""
+    model = onnx.load(artifacts.onnx("fp32"))
+    fixed = {"text": (2, 50), "audio": (2, 40), "vision": (2, 30)}
+    for value in model.graph.input:
+        batch, length = fixed[value.name]
+        dims = value.type.tensor_type.shape.dim
+        dims[0].dim_value, dims[1].dim_value = batch, length
+    path = tmp_path / "fixed.onnx"
+    onnx.save(model, path)
+    predictor = load(path)
+    assert predictor.seq_range == {"text": (50, 50), "audio": (40, 40), "vision": (30, 30)}
+    assert predictor.predict(*inputs(2, (50, 40, 30))).shape == (2, 1)
+    with pytest.raises(InputError, match=r"audio: seq_len 50 is outside the supported range \[40, 40\]"):
+        predictor.predict(*inputs(2, (50, 50, 30)))
+    with pytest.raises(InputError, match=r"batch size 3 is outside the supported range \[2, 2\]"):
+        predictor.predict(*inputs(3, (50, 40, 30)))
+
+
+def test_foreign_onnx_model(tmp_path):
+    """A valid ONNX model that is not a mimic-edge one: named inputs are checked at load."""
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 4])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 4])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Relu", ["x"], ["y"])], "relu", [x], [y])
+    path = tmp_path / "relu.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    with pytest.raises(ArtifactError, match=r"relu.onnx: not a mimic-edge model: expected inputs text, audio, vision"):
+        load(path)
+
+
+def test_providers(artifacts):
+    assert load(artifacts.onnx("fp32"), providers=["CPUExecutionProvider"]).session.get_providers() == ["CPUExecutionProvider"]
+    with pytest.raises(ConfigError, match=r"execution providers \['NoSuchExecutionProvider'\] are not available"):
+        OnnxPredictor(artifacts.onnx("fp32"), providers=["NoSuchExecutionProvider"])
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_running_an_artifact_imports_neither_torch_nor_triton(artifacts, precision):
+    """What a Jetson app does: load an artifact, predict, and never pull in the training stack."""
+    script = f"""
+import sys
+import numpy as np
+from mimic_edge.runtime import load
+predictor = load({str(artifacts.onnx(precision))!r})
+x = [np.ones((2, 10, d), np.float32) for d in (300, 74, 47)]
+assert predictor.predict(*x).shape == (2, 1)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "triton"))
+assert not heavy, heavy
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
