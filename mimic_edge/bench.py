@@ -103,10 +103,88 @@ def setup_triton(model, inputs, ctx: Context) -> Runner:
     return _torch_runner(fused, inputs, ctx.device)
 
 
+def exported(model, ctx: Context, precision: str, engine: bool = False):
+    """The validated artifact of `model` at `precision` (mimic_edge.export), cached by weights.
+
+    The model is saved as a checkpoint first, so the artifact holds exactly these weights.
+    """
+    import hashlib
+
+    from mimic_edge.checkpoint import save_checkpoint
+    from mimic_edge.export import ExportConfig, export
+
+    digest = hashlib.sha256()
+    for key, tensor in model.state_dict().items():
+        digest.update(key.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
+    folder = ctx.cache_dir / f"{ctx.model_name}-{ctx.preset}-{digest.hexdigest()[:12]}"
+    onnx_path = folder / f"model.{precision}.onnx"
+    engine_path = onnx_path.with_suffix(".engine")
+    if not onnx_path.is_file() or (engine and not engine_path.is_file()):
+        save_checkpoint(model, folder / "model")
+        export(ExportConfig(model=ctx.model_name, precision=precision, checkpoint=str(folder / "model"),
+                            out=str(folder), engine=engine, seed=ctx.seed), log=lambda _: None)
+    return engine_path if engine else onnx_path
+
+
+def _setup_ort(precision: str) -> Callable:
+    def setup(model, inputs, ctx: Context) -> Runner:
+        import onnxruntime as ort
+
+        from mimic_edge.runtime import load
+
+        provider = "CUDAExecutionProvider" if ctx.device == "cuda" else "CPUExecutionProvider"
+        if provider not in ort.get_available_providers():
+            raise BackendUnavailable(f"onnxruntime {ort.__version__} has no {provider} (onnxruntime-gpu has)")
+        path = exported(model, ctx, precision)
+        predictor = load(path, providers=[provider], threads=ctx.threads)
+        feeds = {m: x.numpy() for m, x in zip(("text", "audio", "vision"), inputs)}
+        # session.run on prepared feeds: the same work as eager's forward, no input checks
+        return Runner(lambda: predictor.session.run(["score"], feeds), path.stat().st_size)
+
+    return setup
+
+
+def _setup_tensorrt(precision: str) -> Callable:
+    def setup(model, inputs, ctx: Context) -> Runner:
+        from mimic_edge.export.tensorrt import unavailable_reason
+        from mimic_edge.runtime import load
+
+        reason = unavailable_reason()
+        if reason:
+            raise BackendUnavailable(reason)
+        path = exported(model, ctx, precision, engine=True)
+        predictor = load(path)
+        arrays = [x.numpy() for x in inputs]
+        return Runner(lambda: predictor.predict(*arrays), path.stat().st_size,
+                      "host→device copies included")
+
+    return setup
+
+
+def setup_torch_tensorrt(model, inputs, ctx: Context) -> Runner:
+    if ctx.device != "cuda":
+        raise BackendUnavailable("needs a CUDA GPU")
+    try:
+        import torch_tensorrt
+    except ImportError:
+        raise BackendUnavailable("torch_tensorrt is not installed") from None
+    cuda_inputs = [x.cuda() for x in inputs]
+    compiled = torch_tensorrt.compile(model.cuda().eval(), ir="dynamo", inputs=cuda_inputs,
+                                      enabled_precisions={torch.float16}, min_block_size=1)
+    # torch-tensorrt has no LSTM converter: the LSTMs run in PyTorch between TensorRT blocks
+    return _torch_runner(compiled, inputs, "cuda", "LSTMs fall back to PyTorch")
+
+
 BACKENDS: dict[str, tuple[str, Callable]] = {  # name → (precision, setup)
     "eager": ("fp32", setup_eager),
     "compile": ("fp32", setup_compile),
     "triton": ("fp32", setup_triton),
+    "ort-fp32": ("fp32", _setup_ort("fp32")),
+    "ort-fp16": ("fp16", _setup_ort("fp16")),
+    "ort-int8": ("int8", _setup_ort("int8")),
+    "trt-fp16": ("fp16", _setup_tensorrt("fp16")),
+    "trt-int8": ("int8", _setup_tensorrt("int8")),
+    "torch-tensorrt": ("fp16", setup_torch_tensorrt),
 }
 
 
@@ -211,11 +289,13 @@ def check_config(cfg: BenchConfig) -> None:
 
 def bench_row(model, name: str, preset: str, backend: str, batch: int, seq_len: int, cfg: BenchConfig,
               device: str, static: dict) -> dict:
-    """Set up one backend for one batch size and time it; `static` holds params and FLOPs."""
+    """Set up one backend for one batch size and time it; `static` holds params and FLOPs per sample."""
     precision, setup = BACKENDS[backend]
     row = dict(model=name, preset=preset, backend=backend, precision=precision, device=device,
                batch_size=batch, seq_len=seq_len, threads=cfg.threads or torch.get_num_threads(),
-               params=static["params"], flops=static["flops"] * batch, p50_ms=None, p99_ms=None,
+               params=static["params"], flops=static["flops"]["total"] * batch,
+               **{f"flops_{part}_per_sample": static["flops"][part] for part in ("encoders", "fusion", "head")},
+               p50_ms=None, p99_ms=None,
                throughput=None, peak_mem_mb=None, artifact_bytes=None, note="")
     ctx = Context(name, preset, device, cfg.threads, Path(cfg.cache_dir), cfg.seed)
     inputs = example_inputs(model.config, batch, seq_len, cfg.seed)
@@ -250,8 +330,7 @@ def run_bench(cfg: BenchConfig, progress: bool = False) -> list[dict]:
             torch.manual_seed(cfg.seed)
             model = build_model(name, preset).eval()
             flops = flops_breakdown(model, *example_inputs(model.config, 1, seq_len, cfg.seed))
-            static[(preset, name)] = {"model": model, "params": model.num_params(), "flops": flops["total"],
-                                      "breakdown": flops}
+            static[(preset, name)] = {"model": model, "params": model.num_params(), "flops": flops}
         s = static[(preset, name)]
         rows.append(bench_row(s["model"], name, preset, backend, batch, seq_len, cfg, device, s))
     return rows
