@@ -79,9 +79,10 @@ def _read_signature(session, path: Path):
                   for i in inputs.values()))
     if not ok:
         raise ArtifactError(f"{path}: not a mimic-edge model: {expected}, {found}")
-    shapes = {m: inputs[m].shape for m in MODALITIES}
+    shapes = {m: inputs[m].shape for m in MODALITIES}  # (batch, seq_len, dim); a str for a dynamic axis
     dims = {m: shape[2] for m, shape in shapes.items()}
-    out = outputs[0].shape[1]
-    seq_range = {m: (shape[1], shape[1]) for m, shape in shapes.items() if isinstance(shape[1], int)}
+    out = outputs[0].shape[1] if isinstance(outputs[0].shape[1], int) else None
+    # Fixed axes (an artifact exported without dynamic axes) become one-value ranges.
+    seq_range = {m: (shape[1], shape[1]) for m, shape in shapes.items() if isinstance(shape[1], int)} or None
     batch = next((shape[0] for shape in shapes.values() if isinstance(shape[0], int)), None)
-    return dims, out if isinstance(out, int) else None, seq_range or None, (batch, batch) if batch else None
+    return dims, out, seq_range, (batch, batch) if batch else None
