@@ -1,0 +1,137 @@
+"""The JSON sidecar of a TensorRT engine (DESIGN §6): write it beside the engine at build time,
+check it before the engine is loaded.
+
+An engine runs only on the TensorRT version and the GPU it was built for; TensorRT reports a
+mismatch, at best, as a failed deserialization. The sidecar records what the engine needs, so
+that loading one built elsewhere fails with a message saying what differs and how to fix it:
+
+    <name>.engine.json  {"format_version", "engine_sha256", "tensorrt_version", "gpu_name",
+                         "compute_capability", "precision", "profile", "model", "preset",
+                         "config_digest", "dims", "onnx_sha256", "mimic_edge_version"}
+
+Standard library only (no torch, no numpy): the runtime imports this module on a Jetson.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from mimic_edge import __version__
+from mimic_edge.errors import ArtifactError, ConfigError
+from mimic_edge.io import atomic_write_json
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "engine_sha256", "tensorrt_version", "gpu_name", "compute_capability",
+                 "precision", "profile", "model", "config_digest", "dims")
+REBUILD = "rebuild it on this machine: mimic-edge export --engine ..."
+
+
+def sidecar_path(engine_path: str | Path) -> Path:
+    engine_path = Path(engine_path)
+    return engine_path.with_name(engine_path.name + ".json")
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_sidecar(engine_path: str | Path, *, tensorrt_version: str, gpu_name: str, compute_capability: str,
+                  precision: str, profile: dict, model: str, preset: str, config_digest: str,
+                  dims: dict[str, int], onnx_sha256: str) -> Path:
+    """Record what the (already written) engine at `engine_path` was built with and for."""
+    record = {
+        "format_version": FORMAT_VERSION,
+        "engine_sha256": file_sha256(engine_path),
+        "tensorrt_version": tensorrt_version,
+        "gpu_name": gpu_name,
+        "compute_capability": compute_capability,
+        "precision": precision,
+        "profile": profile,
+        "model": model,
+        "preset": preset,
+        "config_digest": config_digest,
+        "dims": dict(dims),
+        "onnx_sha256": onnx_sha256,
+        "mimic_edge_version": __version__,
+    }
+    return atomic_write_json(sidecar_path(engine_path), record)
+
+
+def read_sidecar(engine_path: str | Path) -> dict:
+    path = sidecar_path(engine_path)
+    if not path.is_file():
+        raise ArtifactError(f"{engine_path}: no JSON sidecar: expected {path} beside the engine "
+                            "(mimic-edge export --engine writes both)")
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{path}: expected the engine's JSON sidecar, found unreadable text ({e})") from None
+    if not isinstance(record, dict):
+        raise ArtifactError(f"{path}: expected a JSON object, found {type(record).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in record]
+    if missing:
+        raise ArtifactError(f"{path}: sidecar lacks {missing}: expected keys {list(REQUIRED_KEYS)}")
+    if record["format_version"] != FORMAT_VERSION:
+        raise ArtifactError(f"{path}: expected sidecar format_version {FORMAT_VERSION}, "
+                            f"found {record['format_version']!r}")
+    return record
+
+
+def check_sidecar(engine_path: str | Path, environment: dict | None = None,
+                  config_digest: str | None = None) -> dict:
+    """Read the sidecar and check it against the engine file and this machine; return it.
+
+    `environment`: {"tensorrt_version", "gpu_name", "compute_capability"} of the machine that
+    will run the engine; by default `current_environment()` asks TensorRT and CUDA.
+    `config_digest`: when given, the model config the caller expects.
+    """
+    record = read_sidecar(engine_path)
+    found = file_sha256(engine_path)
+    if found != record["engine_sha256"]:
+        raise ArtifactError(f"{engine_path}: engine bytes (sha256 {found[:12]}…) do not match its sidecar "
+                            f"({record['engine_sha256'][:12]}…): the engine is corrupt or was replaced; {REBUILD}")
+    env = environment if environment is not None else current_environment()
+    mismatches = [
+        f"{label} {record[key]!r} but this machine has {env[key]!r}"
+        for key, label in (("tensorrt_version", "TensorRT"), ("compute_capability", "compute capability"),
+                           ("gpu_name", "GPU"))
+        if str(record[key]) != str(env[key])
+    ]
+    if mismatches:
+        raise ArtifactError(f"{engine_path}: built for " + "; ".join(mismatches) +
+                            f": TensorRT engines run only where they were built; {REBUILD}")
+    if config_digest is not None and record["config_digest"] != config_digest:
+        raise ArtifactError(f"{engine_path}: built for model config {record['config_digest']}, "
+                            f"expected {config_digest}")
+    return record
+
+
+def current_environment() -> dict:
+    """TensorRT version, name and compute capability of CUDA device 0 (TensorRT and the CUDA
+    Python bindings, imported here)."""
+    try:
+        import tensorrt
+    except ImportError:
+        raise ConfigError("checking a TensorRT engine needs TensorRT: pip install 'mimic-edge[tensorrt]'") from None
+    name, major, minor = _cuda_device()
+    return {"tensorrt_version": tensorrt.__version__, "gpu_name": name, "compute_capability": f"{major}.{minor}"}
+
+
+def _cuda_device() -> tuple[str, int, int]:
+    try:
+        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
+    except ImportError:
+        try:
+            from cuda import cudart  # older cuda-python
+        except ImportError:
+            raise ConfigError("checking a TensorRT engine needs the CUDA Python bindings: pip install cuda-python") from None
+    err, props = cudart.cudaGetDeviceProperties(0)
+    if getattr(err, "value", err) != 0:
+        raise ConfigError(f"no CUDA device to run a TensorRT engine on ({err})")
+    name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
+    return name.rstrip("\x00"), props.major, props.minor
