@@ -1,0 +1,131 @@
+"""Run a TensorRT engine. Imports numpy, tensorrt and the CUDA Python bindings only.
+
+The engine's JSON sidecar (TensorRT version, GPU, compute capability, profile shapes) is checked
+before TensorRT sees the engine: an engine built for another TensorRT or GPU gets a clear
+error instead of a failed deserialization. Inputs are checked against the optimization
+profile (batch and sequence ranges) before they reach the GPU.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mimic_edge.config import MODALITIES
+from mimic_edge.errors import ArtifactError, ConfigError
+from mimic_edge.runtime.inputs import prepare_inputs
+from mimic_edge.sidecar import check_sidecar
+
+OUTPUT = "score"
+
+
+def _cudart():
+    try:
+        from cuda.bindings import runtime  # cuda-python >= 12.6
+    except ImportError:
+        try:
+            from cuda import cudart as runtime  # older cuda-python
+        except ImportError:
+            raise ConfigError("running a TensorRT engine needs the CUDA Python bindings: "
+                              "pip install cuda-python") from None
+    return runtime
+
+
+def _cuda_call(result):
+    """cuda-python returns (error, *values): raise on error, return the value(s)."""
+    err, *values = result
+    if getattr(err, "value", err) != 0:  # cudaSuccess
+        raise RuntimeError(f"CUDA call failed: {err}")
+    return values[0] if len(values) == 1 else values
+
+
+class TensorRTPredictor:
+    """`predict(text, audio, vision) -> (B, out)` on one TensorRT execution context.
+
+    Thread-safe: calls take turns on the context and its device buffers (a lock); the GPU
+    is the bottleneck either way.
+    """
+
+    backend = "tensorrt"
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ArtifactError(f"TensorRT engine not found: expected a file at {self.path}")
+        self.sidecar = check_sidecar(self.path)
+        try:
+            import tensorrt as trt
+        except ImportError:
+            raise ConfigError("running a TensorRT engine needs TensorRT: pip install 'mimic-edge[tensorrt]'") from None
+        self._cudart = _cudart()
+        self._runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
+        self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if self.engine is None:
+            raise ArtifactError(f"{self.path}: expected a TensorRT {trt.__version__} engine, "
+                                "found one TensorRT cannot deserialize (corrupt, truncated or foreign)")
+        self._check_io(trt)
+        self.dims = {m: self.engine.get_tensor_shape(m)[2] for m in MODALITIES}
+        self.out_dim = self.engine.get_tensor_shape(OUTPUT)[1]
+        profile = {m: self.engine.get_tensor_profile_shape(m, 0) for m in MODALITIES}  # (min, opt, max)
+        self.seq_range = {m: (lo[1], hi[1]) for m, (lo, _, hi) in profile.items()}
+        self.batch_range = (max(lo[0] for lo, _, _ in profile.values()), min(hi[0] for _, _, hi in profile.values()))
+        self._context = self.engine.create_execution_context()
+        self._stream = _cuda_call(self._cudart.cudaStreamCreate())
+        self._buffers: dict[str, tuple[int, int]] = {}  # name → (device pointer, bytes), grown on demand
+        self._lock = threading.Lock()
+
+    def _check_io(self, trt) -> None:
+        names = {self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)}
+        modes = {n: self.engine.get_tensor_mode(n) for n in names}
+        ok = (names == {*MODALITIES, OUTPUT}
+              and all(modes[m] == trt.TensorIOMode.INPUT for m in MODALITIES)
+              and modes[OUTPUT] == trt.TensorIOMode.OUTPUT
+              and all(self.engine.get_tensor_dtype(n) == trt.DataType.FLOAT for n in names))
+        if not ok:
+            found = {n: (str(modes[n]), str(self.engine.get_tensor_dtype(n))) for n in sorted(names)}
+            raise ArtifactError(f"{self.path}: not a mimic-edge engine: expected float32 inputs "
+                                f"{list(MODALITIES)} and output {OUTPUT!r}, found {found}")
+
+    def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
+        feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range)
+        cudart, stream = self._cudart, self._stream
+        with self._lock:
+            for m, x in feeds.items():
+                self._context.set_input_shape(m, x.shape)
+            out = np.empty(tuple(self._context.get_tensor_shape(OUTPUT)), np.float32)  # (B, out)
+            for m, x in feeds.items():
+                ptr = self._device_buffer(m, x.nbytes)
+                _cuda_call(cudart.cudaMemcpyAsync(ptr, x.ctypes.data, x.nbytes,
+                                                  cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, stream))
+                self._context.set_tensor_address(m, ptr)
+            out_ptr = self._device_buffer(OUTPUT, out.nbytes)
+            self._context.set_tensor_address(OUTPUT, out_ptr)
+            if not self._context.execute_async_v3(int(stream)):
+                raise RuntimeError(f"{self.path}: TensorRT enqueueV3 failed")
+            _cuda_call(cudart.cudaMemcpyAsync(out.ctypes.data, out_ptr, out.nbytes,
+                                              cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, stream))
+            _cuda_call(cudart.cudaStreamSynchronize(stream))
+        return out
+
+    def _device_buffer(self, name: str, nbytes: int) -> int:
+        ptr, size = self._buffers.get(name, (0, 0))
+        if size < nbytes:
+            if ptr:
+                _cuda_call(self._cudart.cudaFree(ptr))
+            ptr = int(_cuda_call(self._cudart.cudaMalloc(nbytes)))
+            self._buffers[name] = (ptr, nbytes)
+        return ptr
+
+    def __del__(self):
+        cudart = getattr(self, "_cudart", None)
+        if cudart is None:
+            return
+        for ptr, _ in getattr(self, "_buffers", {}).values():
+            cudart.cudaFree(ptr)
+        if getattr(self, "_stream", None) is not None:
+            cudart.cudaStreamDestroy(self._stream)
+
+    def __repr__(self) -> str:
+        return f"TensorRTPredictor({str(self.path)!r})"
