@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mimic_edge.config import MODALITIES, MimicConfig
+from mimic_edge.kernels import triton_head_usable
 from mimic_edge.kernels.reference import fusion_head_reference, pooled_outer
 from mimic_edge.models.common import bilstm, masked_mean, valid_mask
 
@@ -114,9 +115,9 @@ class MIMIC(nn.Module):
         """Eqs. 7-11 through the configured fusion head; ablations zero S, I or M exactly."""
         cfg = self.config
         keep_s, keep_i, keep_m = (float(flag) for flag in (cfg.use_shared, cfg.use_individual, cfg.use_interaction))
-        if cfg.fusion_head == "triton":
-            from mimic_edge.kernels import fusion_head as head  # needs triton: imported only when chosen
-        else:
+        if cfg.fusion_head == "triton" and triton_head_usable(shared.device):
+            from mimic_edge.kernels import fusion_head as head  # needs triton: imported only when used
+        else:  # chosen, or no Triton for this device (a CPU without TRITON_INTERPRET=1, a Jetson)
             head = fusion_head_reference
         return head(
             h_tilde, i_tilde, shared * keep_s,
