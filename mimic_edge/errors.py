@@ -23,3 +23,24 @@ class CheckpointError(MimicEdgeError):
 
 class ArtifactError(MimicEdgeError):
     """A missing, corrupt, foreign or mismatched ONNX artifact or TensorRT engine."""
+
+
+class ExportError(MimicEdgeError):
+    """An export that cannot produce a trustworthy artifact: the base of the two below."""
+
+
+class CompatibilityError(ExportError):
+    """An ONNX artifact that breaks TensorRT's parser rules; `.findings` lists every broken rule."""
+
+    def __init__(self, message: str, findings: list):
+        super().__init__(message)
+        self.findings = findings
+
+
+class ArtifactValidationError(ExportError):
+    """An artifact whose outputs or task metrics drift from the PyTorch model beyond the
+    precision's thresholds; `.report` is the full validation report."""
+
+    def __init__(self, message: str, report: dict):
+        super().__init__(message)
+        self.report = report

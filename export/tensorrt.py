@@ -1,0 +1,173 @@
+"""TensorRT engines from the ONNX artifacts (DESIGN §6): a thin layer over the `tensorrt` API.
+
+The pure-Python parts run anywhere and are tested on CPU: parsing and checking the optimization
+profile (`--batch` / `--seq` as MIN:OPT:MAX), and the settings that depend on the TensorRT
+version. `build_engine` needs `tensorrt` and a CUDA GPU.
+
+Version-dependent settings:
+- TensorRT 10.x (JetPack 6 ships 10.3): a weakly typed network; the precision of the ONNX is
+  enabled by builder flags (FP16 for fp16 artifacts, INT8 for Q/DQ artifacts; INT8 alone keeps
+  the float parts of an INT8 artifact, the LSTMs among them, in FP32 as validated).
+- TensorRT 11.x: no precision flags and no calibrators any more; networks are strongly typed,
+  so the types in the ONNX (fp16 tensors, Q/DQ) are the precision.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mimic_edge.config import MODALITIES
+from mimic_edge.errors import ConfigError, ExportError
+from mimic_edge.io import atomic_write_bytes
+
+SUPPORTED_MAJORS = (10, 11)
+WORKSPACE_BYTES = 1 << 30  # 1 GiB: ample for a 0.3 M-parameter model (MISA: 5 M)
+
+
+@dataclass(frozen=True)
+class Range:
+    """MIN:OPT:MAX of one dynamic axis."""
+
+    min: int
+    opt: int
+    max: int
+
+    def as_list(self) -> list[int]:
+        return [self.min, self.opt, self.max]
+
+
+def parse_range(text: str | Range, what: str) -> Range:
+    """"1:8:64" → Range(1, 8, 64); "8" → Range(8, 8, 8). Checked: 1 ≤ min ≤ opt ≤ max."""
+    if isinstance(text, Range):
+        return check_range(text, what)
+    parts = str(text).split(":")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"{what}: expected MIN:OPT:MAX integers (e.g. 1:8:64), found {text!r}") from None
+    if len(values) == 1:
+        values *= 3
+    if len(values) != 3:
+        raise ConfigError(f"{what}: expected MIN:OPT:MAX (three integers), found {text!r}")
+    return check_range(Range(*values), what)
+
+
+def check_range(r: Range, what: str) -> Range:
+    if r.min < 1:
+        raise ConfigError(f"{what}: min must be ≥ 1, found {r.min} in {r.min}:{r.opt}:{r.max}")
+    if r.min > r.opt:
+        raise ConfigError(f"{what}: expected min ≤ opt, found min {r.min} > opt {r.opt} in {r.min}:{r.opt}:{r.max}")
+    if r.opt > r.max:
+        raise ConfigError(f"{what}: expected opt ≤ max, found opt {r.opt} > max {r.max} in {r.min}:{r.opt}:{r.max}")
+    return r
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One optimization profile: the batch range, and a sequence range per modality."""
+
+    batch: Range
+    seq: dict[str, Range]
+
+    def shapes(self, dims: dict[str, int]) -> dict[str, tuple[tuple[int, int, int], ...]]:
+        """input name → (min, opt, max) shapes (B, L, d), as `IOptimizationProfile.set_shape` takes them."""
+        return {m: tuple((b, s, dims[m]) for b, s in zip(self.batch.as_list(), self.seq[m].as_list()))
+                for m in MODALITIES}
+
+    def to_dict(self) -> dict:
+        return {"batch": self.batch.as_list(), "seq": {m: self.seq[m].as_list() for m in MODALITIES}}
+
+
+def default_seq(seq_len: int) -> str:
+    """The preset's length as OPT, up to twice it as MAX: 1:50:100 for the presets of DESIGN §2."""
+    return f"1:{seq_len}:{2 * seq_len}"
+
+
+def make_profile(batch: str | Range, seq: str | Range) -> Profile:
+    """The same sequence range for every modality (each still has its own dynamic axis)."""
+    seq_range = parse_range(seq, "--seq")
+    return Profile(parse_range(batch, "--batch"), {m: seq_range for m in MODALITIES})
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    strongly_typed: bool
+    builder_flags: tuple[str, ...]  # names of tensorrt.BuilderFlag members
+
+
+def version_major(version: str) -> int:
+    try:
+        return int(str(version).split(".")[0])
+    except ValueError:
+        raise ConfigError(f"unrecognised TensorRT version {version!r}: expected MAJOR.MINOR.PATCH") from None
+
+
+def build_settings(tensorrt_version: str, precision: str) -> BuildSettings:
+    """How to build an engine that keeps the artifact's precision on this TensorRT version."""
+    major = version_major(tensorrt_version)
+    if major not in SUPPORTED_MAJORS:
+        raise ConfigError(f"TensorRT {tensorrt_version}: expected 10.x or 11.x")
+    if precision not in ("fp32", "fp16", "int8"):
+        raise ConfigError(f"unknown precision {precision!r}: expected fp32, fp16 or int8")
+    if major >= 11:
+        return BuildSettings(strongly_typed=True, builder_flags=())
+    flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8",)}[precision]
+    return BuildSettings(strongly_typed=False, builder_flags=flags)
+
+
+def unavailable_reason() -> str | None:
+    """Why no engine can be built here, or None when TensorRT and a CUDA GPU are present."""
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return "the tensorrt package is not installed (pip install 'mimic-edge[tensorrt]')"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is visible (TensorRT builds engines for the GPU it runs on)"
+    return None
+
+
+@dataclass(frozen=True)
+class BuiltEngine:
+    path: Path
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str
+
+
+def build_engine(onnx_bytes: bytes, engine_path: Path, precision: str, profile: Profile,
+                 dims: dict[str, int], timing_cache: Path) -> BuiltEngine:
+    """Parse the artifact, build a serialized engine for one profile, write it and the timing
+    cache atomically. The caller writes the sidecar (mimic_edge.sidecar)."""
+    import tensorrt as trt
+    import torch
+
+    settings = build_settings(trt.__version__, precision)
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if settings.strongly_typed else 0
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_bytes):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ExportError(f"TensorRT {trt.__version__} could not parse the ONNX artifact: {errors}")
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    for flag in settings.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    trt_profile = builder.create_optimization_profile()
+    for name, (lo, opt, hi) in profile.shapes(dims).items():
+        trt_profile.set_shape(name, lo, opt, hi)
+    config.add_optimization_profile(trt_profile)
+    cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
+    config.set_timing_cache(cache, ignore_mismatch=False)
+
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise ExportError(f"TensorRT {trt.__version__} failed to build the engine (see its log above)")
+    atomic_write_bytes(engine_path, bytes(plan))
+    atomic_write_bytes(timing_cache, bytes(config.get_timing_cache().serialize()))
+    major, minor = torch.cuda.get_device_capability()
+    return BuiltEngine(engine_path, trt.__version__, torch.cuda.get_device_name(), f"{major}.{minor}")

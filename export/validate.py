@@ -1,0 +1,210 @@
+"""Validation of an ONNX artifact against the PyTorch model it came from (DESIGN §6).
+
+Every check runs, every result is printed (✓/✗, measured value, threshold) and recorded in
+the report; `raise_if_failed` then raises one ArtifactValidationError naming each failure.
+
+Checks, thresholds per precision (THRESHOLDS):
+- parity: on slices of the validation set at batch 1 and 7, with equal and unequal sequence
+  lengths per modality: max |artifact − torch| per case, and per length setting the SQNR =
+  20·log10(‖torch‖ / ‖artifact − torch‖) over both batches (the SQNR of a single score is
+  its relative error, unstable for scores near 0);
+- task: on the whole validation set, SQNR, and |Δ MAE|, |Δ Has0_acc_2|, |Δ Non0_acc_2| between
+  the artifact's and the PyTorch model's metrics against the labels.
+"""
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import asdict, dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+
+from mimic_edge.config import MODALITIES
+from mimic_edge.errors import ArtifactValidationError
+from mimic_edge.metrics import mosi_metrics
+
+BATCH_SIZES = (1, 7)  # 7: odd, not a power of two
+RUN_BATCH = 64  # samples per run over the validation set
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_abs: float  # max |artifact − torch| on any parity case
+    sqnr_db: float  # minimum SQNR, parity cases and validation set
+    mae_delta: float  # max |MAE(artifact) − MAE(torch)|
+    acc2_delta: float  # max |Acc-2(artifact) − Acc-2(torch)|, Has0 and Non0
+
+
+# Scores live in [-3, 3]. Measured on a 2-core x86_64 CPU (onnxruntime 1.32), preset mosi, 229
+# validation samples, with MIMIC and MISA fitted to the synthetic set (score std ≈ 0.8):
+#   fp32  max_abs ≤ 1e-6 (kernel summation order), SQNR ≥ 123 dB, no metric change
+#   fp16  max_abs ≤ 1.3e-3, SQNR ≥ 49 dB (ONNX Runtime's CPU provider computes most fp16 ops
+#         in fp32: TensorRT also rounds activations, hence the margin)
+#   int8  max_abs ≤ 0.031, SQNR ≥ 28 dB, |Δ MAE| ≤ 1.7e-3, |Δ Acc-2| ≤ 0.0093 (2 of 229)
+# and freshly initialised (near-constant scores, the hardest case for a relative measure):
+#   int8  SQNR ≥ 22.5 dB (MISA), |Δ Acc-2| ≤ 0.019
+# Acc-2 moves by 1/N per flipped sign: the limits allow ~1 (fp32), 2 (fp16), 7 (int8) of 229.
+THRESHOLDS = {
+    "fp32": Thresholds(max_abs=1e-4, sqnr_db=80.0, mae_delta=1e-5, acc2_delta=0.005),
+    "fp16": Thresholds(max_abs=1e-2, sqnr_db=40.0, mae_delta=2e-3, acc2_delta=0.01),
+    "int8": Thresholds(max_abs=0.1, sqnr_db=20.0, mae_delta=0.02, acc2_delta=0.03),
+}
+
+
+@dataclass
+class Check:
+    name: str
+    value: float
+    threshold: float
+    higher_is_better: bool
+
+    @property
+    def passed(self) -> bool:
+        if math.isnan(self.value):
+            return False
+        return self.value >= self.threshold if self.higher_is_better else self.value <= self.threshold
+
+    def line(self) -> str:
+        op = "≥" if self.higher_is_better else "≤"
+        return f"{'✓' if self.passed else '✗'} {self.name}: {self.value:.6g} ({op} {self.threshold:g})"
+
+    def to_dict(self) -> dict:
+        return {"check": self.name, "value": _finite_or_str(self.value), "threshold": self.threshold,
+                "rule": "min" if self.higher_is_better else "max", "passed": self.passed}
+
+
+def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
+    """20·log10(‖reference‖ / ‖reference − test‖) in float64; inf when they are equal."""
+    reference, test = np.asarray(reference, np.float64), np.asarray(test, np.float64)
+    noise = np.linalg.norm(reference - test)
+    signal = np.linalg.norm(reference)
+    if noise == 0:
+        return math.inf
+    if signal == 0:
+        return -math.inf
+    return float(20 * np.log10(signal / noise))
+
+
+ORT_OPTIMIZATION = "ORT_ENABLE_EXTENDED"
+
+
+def ort_session(artifact: bytes):
+    """ONNX Runtime CPU session as mimic_edge.runtime runs artifacts: ORT_ENABLE_EXTENDED for
+    every precision (ORT_ENABLE_ALL segfaults at session creation for FP16 models on CPUs with
+    AVX-512-FP16). Threads do not spin between runs: validation is not latency-bound, and it
+    alternates with PyTorch, which needs the cores in between."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, ORT_OPTIMIZATION)
+    return ort.InferenceSession(artifact, options, providers=["CPUExecutionProvider"])
+
+
+def parity_cases(seq_len: int) -> list[tuple[int, tuple[int, int, int]]]:
+    """(batch, (Lt, La, Lv)): the preset's length, and unequal lengths per modality, long and short."""
+    def cut(*fractions):
+        return tuple(max(1, round(seq_len * f)) for f in fractions)
+
+    lengths = (cut(1, 1, 1), cut(1, 0.4, 0.7), cut(0.2, 0.1, 0.24))  # 50 → (50,50,50) (50,20,35) (10,5,12)
+    return [(b, ls) for ls in lengths for b in BATCH_SIZES]
+
+
+def _slice_inputs(split: Mapping[str, np.ndarray], batch: int, lengths: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """The first `batch` samples (repeated if the split is smaller), each modality cut to its length."""
+    index = np.arange(batch) % len(split[MODALITIES[0]])
+    return {m: np.ascontiguousarray(split[m][index, :n], dtype=np.float32) for m, n in zip(MODALITIES, lengths)}
+
+
+def _run_torch(model: torch.nn.Module, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    with torch.no_grad():
+        return model(*(torch.from_numpy(inputs[m]) for m in MODALITIES)).numpy()
+
+
+def _run_batched(run: Callable[[dict], np.ndarray], split: Mapping[str, np.ndarray]) -> np.ndarray:
+    n = len(split[MODALITIES[0]])
+    outs = [run({m: np.ascontiguousarray(split[m][i:i + RUN_BATCH], dtype=np.float32) for m in MODALITIES})
+            for i in range(0, n, RUN_BATCH)]
+    return np.concatenate(outs)
+
+
+def validate(artifact: bytes, precision: str, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
+             log: Callable[[str], None] = print) -> dict:
+    """Run every check of `artifact` (serialized ONNX) against `model` (eval mode) on the
+    validation split `valid` ({"text", "audio", "vision", "regression_labels"}); return the report."""
+    thresholds = THRESHOLDS[precision]
+    model = model.eval()
+    session = ort_session(artifact)
+
+    def run_onnx(inputs: dict) -> np.ndarray:
+        return session.run(None, inputs)[0]
+
+    checks: list[Check] = []
+    seq_len = valid[MODALITIES[0]].shape[1]
+    by_lengths: dict[tuple, list] = {}
+    for batch, lengths in parity_cases(seq_len):
+        inputs = _slice_inputs(valid, batch, lengths)
+        expected, found = _run_torch(model, inputs), run_onnx(inputs)
+        checks.append(Check(f"parity b={batch} L={lengths} max_abs", _max_abs(expected, found), thresholds.max_abs, False))
+        by_lengths.setdefault(lengths, []).append((expected, found))
+    for lengths, pairs in by_lengths.items():  # SQNR of one score is a relative error: pool the batches
+        expected, found = (np.concatenate(side) for side in zip(*pairs))
+        checks.append(Check(f"parity L={lengths} sqnr_db", sqnr_db(expected, found), thresholds.sqnr_db, True))
+
+    expected = _run_batched(lambda x: _run_torch(model, x), valid)
+    found = _run_batched(run_onnx, valid)
+    checks.append(Check("validation set sqnr_db", sqnr_db(expected, found), thresholds.sqnr_db, True))
+    metrics = {}
+    if expected.shape[1] == 1:  # regression head: MMSA's metrics
+        labels = valid["regression_labels"]
+        metrics = {"torch": mosi_metrics(expected, labels), "artifact": mosi_metrics(found, labels)}
+        for key, limit in (("MAE", thresholds.mae_delta), ("Has0_acc_2", thresholds.acc2_delta),
+                           ("Non0_acc_2", thresholds.acc2_delta)):
+            delta = abs(metrics["artifact"][key] - metrics["torch"][key])
+            checks.append(Check(f"validation set |Δ {key}|", delta, limit, False))
+    else:
+        log(f"  task metrics skipped: a {expected.shape[1]}-class head (MAE and Acc-2 need out_dim 1)")
+
+    for check in checks:
+        log(f"  {check.line()}")
+    return {
+        "precision": precision,
+        "passed": all(c.passed for c in checks),
+        "thresholds": asdict(thresholds),
+        "checks": [c.to_dict() for c in checks],
+        "metrics": {side: {k: _finite_or_str(v) for k, v in m.items()} for side, m in metrics.items()},
+        "validation_samples": int(len(expected)),
+        "onnxruntime_optimization": ORT_OPTIMIZATION,
+        "versions": _versions(),
+    }
+
+
+def raise_if_failed(report: dict, artifact_name: str, report_path) -> None:
+    failed = [c for c in report["checks"] if not c["passed"]]
+    if failed:
+        lines = "\n  ".join(f"{c['check']}: {c['value']} (limit {c['threshold']})" for c in failed)
+        raise ArtifactValidationError(
+            f"{artifact_name} failed {len(failed)} of {len(report['checks'])} validation checks "
+            f"(report: {report_path}); the artifact was not written:\n  {lines}", report)
+
+
+def _max_abs(expected: np.ndarray, found: np.ndarray) -> float:
+    if expected.shape != found.shape:
+        return math.inf
+    diff = np.abs(expected.astype(np.float64) - found.astype(np.float64))
+    return float(np.nanmax(diff)) if not np.isnan(found).any() else math.nan
+
+
+def _finite_or_str(value: float):
+    """JSON has no inf/nan: those become strings."""
+    return value if math.isfinite(value) else str(value)
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__}

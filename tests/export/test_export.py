@@ -1,0 +1,175 @@
+"""`export(ExportConfig)` and `mimic-edge export`: files written (and not written), byte-identical
+artifacts, bad checkpoints and options, interrupted writes, --engine without TensorRT."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import onnx
+import pytest
+
+from mimic_edge.cli import main
+from mimic_edge.errors import ArtifactValidationError, CheckpointError, ConfigError, DataError
+from mimic_edge.export import ExportConfig, export
+from mimic_edge.export.checker import check_tensorrt
+from mimic_edge.export.onnx import metadata
+
+SMALL = dict(calib_samples=64, valid_samples=32)  # fast: tests check the pipeline, not the statistics
+
+
+@pytest.fixture(scope="module")
+def checkpoint(exports, tmp_path_factory):
+    from mimic_edge import save_checkpoint
+
+    folder = tmp_path_factory.mktemp("ckpt")
+    save_checkpoint(exports.model("mimic"), folder / "mimic")
+    return str(folder / "mimic")
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_export_writes_a_validated_artifact_and_its_report(checkpoint, tmp_path, precision):
+    result = export(ExportConfig(precision=precision, checkpoint=checkpoint, out=str(tmp_path), **SMALL), log=quiet)
+    assert result.onnx_path == tmp_path / f"mimic.{precision}.onnx" and result.onnx_path.is_file()
+    assert result.report_path == tmp_path / f"mimic.{precision}.validation.json"
+    report = json.loads(result.report_path.read_text())
+    assert report["passed"] and report["precision"] == precision and report["artifact"] == result.onnx_path.name
+    assert report["artifact_bytes"] == result.onnx_path.stat().st_size
+    assert report["weights"].startswith("sha256:") and not result.fresh_weights
+    model = onnx.load(result.onnx_path)
+    assert check_tensorrt(model) == []
+    meta = metadata(model)
+    assert (meta["precision"], meta["model"], meta["preset"]) == (precision, "mimic", "mosi")
+    assert json.loads(meta["config"])["text_dim"] == 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([result.onnx_path.name, result.report_path.name])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_same_checkpoint_and_options_give_identical_bytes(checkpoint, tmp_path, precision):
+    a = export(ExportConfig(precision=precision, checkpoint=checkpoint, out=str(tmp_path / "a"), **SMALL), log=quiet)
+    b = export(ExportConfig(precision=precision, checkpoint=checkpoint, out=str(tmp_path / "b"), **SMALL), log=quiet)
+    assert a.onnx_path.read_bytes() == b.onnx_path.read_bytes()
+
+
+def test_fresh_weights_are_announced(tmp_path):
+    lines = []
+    result = export(ExportConfig(model="misa", preset="mosi-bert", out=str(tmp_path), **SMALL), log=lines.append)
+    assert result.fresh_weights and result.onnx_path.name == "misa-mosi-bert.fp32.onnx"
+    assert "freshly initialised misa weights" in lines[0]
+    assert json.loads(result.report_path.read_text())["weights"] == "fresh (seed 0)"
+
+
+def test_failed_validation_writes_the_report_but_no_artifact(checkpoint, tmp_path, monkeypatch):
+    from mimic_edge.export import validate
+
+    stale = tmp_path / "mimic.fp32.onnx"
+    stale.write_bytes(b"an artifact from an earlier run")
+    impossible = validate.Thresholds(max_abs=-1.0, sqnr_db=80.0, mae_delta=1e-5, acc2_delta=0.005)
+    monkeypatch.setitem(validate.THRESHOLDS, "fp32", impossible)
+    with pytest.raises(ArtifactValidationError, match=r"failed 6 of 13 validation checks") as info:
+        export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path), **SMALL), log=quiet)
+    report = json.loads((tmp_path / "mimic.fp32.validation.json").read_text())
+    assert not report["passed"] and info.value.report["passed"] is False
+    assert not stale.exists()
+
+
+def test_interrupted_write_leaves_nothing_under_the_final_name(checkpoint, tmp_path, monkeypatch):
+    real_write_bytes = pathlib.Path.write_bytes
+
+    def write_half_then_die(self, data):
+        real_write_bytes(self, data[: len(data) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", write_half_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path), **SMALL), log=quiet)
+    assert [p.name for p in tmp_path.iterdir()] == ["mimic.fp32.validation.json"]  # no artifact, no temp file
+
+
+def test_engine_without_tensorrt_still_writes_the_onnx(checkpoint, tmp_path, monkeypatch):
+    from mimic_edge.export import tensorrt
+
+    monkeypatch.setattr(tensorrt, "unavailable_reason", lambda: "the tensorrt package is not installed")
+    result = export(ExportConfig(checkpoint=checkpoint, engine=True, out=str(tmp_path), **SMALL), log=quiet)
+    assert result.engine_skipped == "the tensorrt package is not installed"
+    assert result.engine_path is None and result.onnx_path.is_file() and result.report["passed"]
+
+
+def test_model_must_match_the_checkpoint(checkpoint, tmp_path):
+    with pytest.raises(ConfigError, match="--model misa but .* holds a mimic checkpoint"):
+        export(ExportConfig(model="misa", checkpoint=checkpoint, out=str(tmp_path)), log=quiet)
+
+
+def test_preset_must_match_the_checkpoint(checkpoint, tmp_path):
+    with pytest.raises(ConfigError, match="--preset mosi-bert but .* was trained on preset 'mosi'"):
+        export(ExportConfig(preset="mosi-bert", checkpoint=checkpoint, out=str(tmp_path)), log=quiet)
+
+
+def test_missing_and_corrupt_checkpoints(checkpoint, tmp_path):
+    with pytest.raises(CheckpointError, match="checkpoint config not found"):
+        export(ExportConfig(checkpoint=str(tmp_path / "nothing"), out=str(tmp_path)), log=quiet)
+    corrupt = tmp_path / "corrupt"
+    corrupt.with_suffix(".json").write_text(pathlib.Path(checkpoint + ".json").read_text())  # valid config
+    corrupt.with_suffix(".safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(CheckpointError, match="expected a safetensors file"):
+        export(ExportConfig(checkpoint=str(corrupt), out=str(tmp_path)), log=quiet)
+    assert not list(tmp_path.glob("*.onnx"))
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(precision="int4"), "unknown precision 'int4'"),
+    (dict(model="bert"), "unknown model 'bert'"),
+    (dict(calib_samples=0), "calib_samples must be a positive integer, found 0"),
+    (dict(opset=21), r"opset 21 is outside \[17, 20\]"),
+    (dict(batch="8:4:64"), "--batch: expected min ≤ opt, found min 8 > opt 4"),
+    (dict(seq="1:50:20"), "--seq: expected opt ≤ max, found opt 50 > max 20"),
+    (dict(preset="mosi-xl"), "unknown preset 'mosi-xl'"),
+])
+def test_bad_options_fail_before_any_work(tmp_path, options, message):
+    with pytest.raises(ConfigError, match=message):
+        export(ExportConfig(out=str(tmp_path), **options), log=quiet)
+    assert not tmp_path.exists() or not list(tmp_path.iterdir())
+
+
+def test_calibration_from_a_dataset_file(exports, checkpoint, tmp_path):
+    from mimic_edge.data import save_npz
+
+    data = tmp_path / "mosi.npz"
+    save_npz(data, exports.data("mosi"))
+    result = export(ExportConfig(precision="int8", checkpoint=checkpoint, calib_data=str(data),
+                                 out=str(tmp_path / "out"), **SMALL), log=quiet)
+    assert result.report["calibration"] == {"data": str(data), "samples": 64}
+    only_test = tmp_path / "test-only.npz"
+    save_npz(only_test, {"test": exports.data("mosi")["valid"]})
+    with pytest.raises(DataError, match="expected a 'valid' split for validation"):
+        export(ExportConfig(checkpoint=checkpoint, calib_data=str(only_test), out=str(tmp_path / "out")), log=quiet)
+
+
+def test_cli_exports_and_reports(checkpoint, tmp_path, capsys):
+    assert main(["export", "--checkpoint", checkpoint, "--precision", "fp16", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "✓ validation set sqnr_db" in out and "wrote" in out and "✗" not in out
+    assert (tmp_path / "mimic.fp16.onnx").is_file()
+
+
+def test_cli_errors_are_one_line_and_exit_1(checkpoint, tmp_path, capsys, monkeypatch):
+    assert main(["export", "--batch", "8:4:64", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("mimic-edge export: error: --batch: expected min ≤ opt") and err.count("\n") == 1
+    from mimic_edge.export import tensorrt
+
+    monkeypatch.setattr(tensorrt, "unavailable_reason", lambda: "no CUDA GPU is visible")
+    assert main(["export", "--checkpoint", checkpoint, "--engine", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "--engine: no CUDA GPU is visible" in err and "was written and validated" in err
+    assert (tmp_path / "mimic.fp32.onnx").is_file()
+
+
+def test_cli_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--calib-samples" in out and "MIN:OPT:MAX" in out

@@ -1,0 +1,87 @@
+"""Artifact validation: the measures, every check reported with ✓/✗, one typed error on failure."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mimic_edge.errors import ArtifactValidationError
+from mimic_edge.export.onnx import to_bytes, to_onnx
+from mimic_edge.export.validate import THRESHOLDS, Check, parity_cases, raise_if_failed, sqnr_db, validate
+
+
+def test_sqnr_db_against_hand_computed_values():
+    x = np.array([3.0, -4.0])  # ‖x‖ = 5
+    assert sqnr_db(x, x) == math.inf
+    assert sqnr_db(x, x + np.array([0.05, 0.0])) == pytest.approx(40.0)  # 20·log10(5 / 0.05)
+    assert sqnr_db(x, -x) == pytest.approx(20 * math.log10(0.5))
+    assert sqnr_db(np.zeros(2), np.ones(2)) == -math.inf
+
+
+@pytest.mark.parametrize("check, passed, mark", [
+    (Check("a max_abs", 0.01, 0.02, higher_is_better=False), True, "✓"),
+    (Check("a max_abs", 0.03, 0.02, higher_is_better=False), False, "✗"),
+    (Check("a sqnr_db", 45.0, 40.0, higher_is_better=True), True, "✓"),
+    (Check("a sqnr_db", math.nan, 40.0, higher_is_better=True), False, "✗"),
+    (Check("a max_abs", math.nan, 1.0, higher_is_better=False), False, "✗"),
+])
+def test_check_verdict_and_line(check, passed, mark):
+    assert check.passed is passed
+    line = check.line()
+    assert line.startswith(mark) and check.name in line and f"{check.threshold:g}" in line
+    assert check.to_dict()["passed"] is passed
+
+
+def test_parity_cases_cover_batch_sizes_and_unequal_lengths():
+    cases = parity_cases(50)
+    assert {b for b, _ in cases} == {1, 7}
+    assert (50, 50, 50) in {ls for _, ls in cases}
+    assert any(len(set(ls)) == 3 for _, ls in cases)  # every modality its own length
+    assert min(min(ls) for _, ls in cases) < 10  # short sequences too
+    assert all(min(ls) >= 1 for _, ls in parity_cases(3))
+
+
+def test_matching_artifact_passes_every_check(exports):
+    lines = []
+    report = validate(to_bytes(exports.fp32("mimic")), "fp32", exports.model("mimic"), exports.data()["valid"],
+                      log=lines.append)
+    assert report["passed"]
+    names = [c["check"] for c in report["checks"]]
+    assert len(names) == 13  # 6 parity max_abs, 3 parity SQNR, validation SQNR, 3 metric deltas
+    assert sum("max_abs" in n for n in names) == 6 and sum("sqnr_db" in n for n in names) == 4
+    assert len(lines) == len(names) and all(line.strip().startswith("✓") for line in lines)
+    assert report["metrics"]["torch"]["MAE"] == pytest.approx(report["metrics"]["artifact"]["MAE"], abs=1e-6)
+    assert report["thresholds"]["max_abs"] == THRESHOLDS["fp32"].max_abs
+    assert report["onnxruntime_optimization"] == "ORT_ENABLE_EXTENDED"  # what mimic_edge.runtime uses
+
+
+def test_wrong_artifact_fails_with_every_failure_listed(exports, tmp_path):
+    from mimic_edge.models import build_model
+
+    torch.manual_seed(1)  # other weights: the artifact no longer matches the model
+    other = to_bytes(to_onnx(build_model("mimic").eval()))
+    lines = []
+    report = validate(other, "fp32", exports.model("mimic"), exports.data()["valid"], log=lines.append)
+    assert not report["passed"]
+    failed = [c for c in report["checks"] if not c["passed"]]
+    assert len(failed) >= 10  # all parity and SQNR checks; the metrics may survive by chance
+    assert sum(line.strip().startswith("✗") for line in lines) == len(failed)
+    with pytest.raises(ArtifactValidationError) as info:
+        raise_if_failed(report, "mimic.fp32.onnx", tmp_path / "r.json")
+    message = str(info.value)
+    assert f"failed {len(failed)} of 13" in message and "the artifact was not written" in message
+    assert all(c["check"] in message for c in failed)
+    assert info.value.report is report
+
+
+def test_classification_head_skips_task_metrics_only(exports):
+    from mimic_edge.models import build_model
+
+    model = build_model("mimic", out_dim=3).eval()
+    lines = []
+    report = validate(to_bytes(to_onnx(model)), "fp32", model, exports.data()["valid"], log=lines.append)
+    assert report["passed"] and report["metrics"] == {}
+    assert len(report["checks"]) == 10
+    assert any("task metrics skipped" in line for line in lines)
