@@ -215,7 +215,8 @@ def parse_args(argv=None):
                         type=lambda text: [int(b) for b in text.split(",")], help="comma-separated")
     parser.add_argument("--dtypes", default="fp32,bf16", type=lambda text: text.split(","),
                         help=f"comma-separated, among {', '.join(DTYPES)}")
-    parser.add_argument("--block-b", type=int, default=None, help="samples per Triton program (default: by B)")
+    parser.add_argument("--block-b", type=int, default=None, choices=(16, 32, 64),
+                        help="samples per Triton program (default: by B)")
     parser.add_argument("--warmup-ms", type=int, default=25, help="do_bench warm-up time")
     parser.add_argument("--rep-ms", type=int, default=100, help="do_bench measuring time")
     parser.add_argument("--budget-s", type=float, default=80.0,

@@ -32,9 +32,9 @@ and index arithmetic are not counted):
                      = 7,936; × 2 factors = 15,872                         → 221,952 FLOPs
     factorized       per factor: v⊗a corners 256 mul + their min/max 6 × 64 + t pair
                      min, max and 2 sign tests, per pair and K chunk, 4 × 8 × 8/Q
-                     + (2 select, 2 mul, 1 max) × 512 boxes = 3,328 at Q = 2 (GPU);
-                     × 2 factors = 6,656                                   → 212,736 FLOPs
-                     (212,544 at Q = 8, one chunk per t pair, as under the interpreter)
+                     + (2 select, 2 mul, 1 max) × 512 boxes = 3,232 at Q = 8;
+                     × 2 factors = 6,464                                   → 212,544 FLOPs
+                     (212,736 at Q = 2, the GPU's chunks for BLOCK_B 32 and 64)
 
 Bytes per sample, both algorithms, from DRAM: h̃, ĩ (2·48), S (64) read, F (192) written:
 352 elements = 1,408 B in fp32, 704 B in fp16/bf16. The weights (2·(64·512 + 64) + 192·192
@@ -64,17 +64,20 @@ from mimic_edge.errors import ConfigError, InputError
 from mimic_edge.kernels.reference import fusion_head_reference
 
 ALGORITHMS = ("factorized", "direct")
-# Launch shapes. On a GPU: K chunks of Q·8 = 16 columns, 2 pipeline stages, 8 warps at
-# BLOCK_B 64. Compiled for sm_90 without a GPU (triton.compile + ptxas -v): whole 64-column
-# dot operands took 255 registers and spilled up to 9.5 KB; 16-column chunks take 128-244
-# registers and spill at most 4 B, for fp32/fp16/bf16, both algorithms, BLOCK_B 16 and 64
-# (3 stages: TF32 spilled 1.2 KB; 4 warps at BLOCK_B 64: up to 1.3 KB). Under the
-# interpreter a program costs per numpy call, so blocks and chunks are as large as the
-# tests' shapes allow (B = 257, factorized, 2-core x86_64: BLOCK_B 16 / 32 / 64:
-# 0.91 / 0.51 / 0.31 s; 16-column chunks: 5× slower).
+BLOCK_SIZES = (16, 32, 64)  # samples per program that `block_b` accepts
+# On a GPU, BLOCK_B → (Q, num_warps, num_stages). A program runs 200/Q dependent K steps
+# (100 at Q = 2, 25 at Q = 8), so small batches, latency-bound, get Q = 8; large ones get
+# 16-column chunks, which keep registers low at 64 samples. Each entry compiles for sm_90
+# (triton.compile + ptxas -v, no GPU needed) in 192-255 registers with at most 16 B spilled,
+# fp32 (TF32 and 3×TF32), fp16, bf16, both algorithms; 64-column chunks at BLOCK_B 64 took 255
+# registers and spilled up to 1.5 KB, IEEE fp32 FMA dots up to 87 KB, 3 stages with 16-column
+# TF32 chunks 1.2 KB. Which of these is fastest is for benchmarks/fusion_head.py to say.
+_GPU_LAUNCH = {16: (8, 8, 3), 32: (2, 4, 2), 64: (2, 8, 2)}
+# Under the interpreter a program costs per numpy call, so blocks and chunks are as large as
+# the tests' shapes allow: B = 257, factorized, 2-core x86_64: BLOCK_B 16 / 32 / 64:
+# 0.98 / 0.52 / 0.30 s; 64 with 16-column chunks: 0.95 s.
 INTERPRETER_BLOCK_B = 64
 _INTERPRETER_Q = 8
-_GPU_Q = 2
 _PAIRS = tl.constexpr(8)  # 16 features → 8 pool pairs per factor
 _D = tl.constexpr(64)  # width of S, I and M; the pooled vector is 8 slabs of 64
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -225,6 +228,13 @@ def _default_block_b(batch: int) -> int:
     return 16 if batch <= 4096 else 64
 
 
+def _launch(block_b: int) -> tuple[int, int, int]:
+    """(Q, num_warps, num_stages) for `block_b` samples per program."""
+    if _INTERPRETED:
+        return _INTERPRETER_Q, 4, 1  # the interpreter ignores warps and stages
+    return _GPU_LAUNCH[block_b]
+
+
 def _dot_precision(dtype: torch.dtype) -> str:
     """fp32 dots follow torch's matmul precision: "highest" (the default) gets 3×TF32 on
     tensor cores, about fp32's accuracy; "high" and "medium" get TF32, as cuBLAS does then."""
@@ -242,6 +252,7 @@ def _fusion_head_op(h: Tensor, i: Tensor, s: Tensor, w_m: Tensor, b_m: Tensor, w
     (torch.export) keeps this op opaque and so stays valid for every batch size."""
     batch = h.shape[0]
     block_b = block_b or _default_block_b(batch)
+    q, num_warps, num_stages = _launch(block_b)
     out = torch.empty((batch, 3 * 64), dtype=h.dtype, device=h.device)  # (B, 192)
     wrap_triton(_fusion_head_kernel)[(triton.cdiv(batch, block_b),)](
         h, *h.stride(), i, *i.stride(), s, *s.stride(),
@@ -249,10 +260,10 @@ def _fusion_head_op(h: Tensor, i: Tensor, s: Tensor, w_m: Tensor, b_m: Tensor, w
         w_i, *w_i.stride(), b_i, *b_i.stride(),
         w_g, *w_g.stride(), b_g, *b_g.stride(),
         out, *out.stride(), batch,
-        BLOCK_B=block_b, FACTORIZED=algorithm == "factorized", Q=_INTERPRETER_Q if _INTERPRETED else _GPU_Q,
+        BLOCK_B=block_b, FACTORIZED=algorithm == "factorized", Q=q,
         # the interpreter's bf16 dot is wrong (errors ~1e10, measured): round, then fp32 dot
         UPCAST=_INTERPRETED and h.dtype == torch.bfloat16, PRECISION=_dot_precision(h.dtype),
-        num_warps=4 if block_b <= 32 else 8, num_stages=2,  # no spills: see the launch shapes above
+        num_warps=num_warps, num_stages=num_stages,
     )
     return out
 
@@ -291,8 +302,8 @@ def _check(tensors: dict[str, Tensor], algorithm: str, block_b: int | None) -> N
     """Raise one clear error for the first problem found: option, type, shape, dtype, device."""
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"fusion_head: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    if block_b is not None and (not isinstance(block_b, int) or block_b < 16 or block_b & (block_b - 1)):
-        raise ConfigError(f"fusion_head: block_b must be a power of two >= 16, got {block_b!r}")
+    if block_b is not None and block_b not in BLOCK_SIZES:
+        raise ConfigError(f"fusion_head: block_b must be one of {BLOCK_SIZES}, got {block_b!r}")
     for name, x in tensors.items():
         if not isinstance(x, Tensor):
             raise InputError(f"fusion_head: {name}: expected a torch.Tensor, found {type(x).__name__}")
