@@ -161,6 +161,27 @@ def _op_calls(graph: torch.fx.Graph) -> list[torch.fx.Node]:
     return [n for n in graph.nodes if n.op == "call_function"]
 
 
+def test_backward_traces_into_plain_ops():
+    """What AOTAutograd does (make_fx over forward and backward): the forward stays one op,
+    the backward is the reference's gradient in aten ops, and the traced graph runs."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    inputs, _ = case(5, "signed")
+
+    def grads(*args):
+        leaves = [x.requires_grad_() for x in args]
+        return torch.autograd.grad(fusion_head(*leaves).sum(), leaves)
+
+    traced = make_fx(grads, tracing_mode="fake")(*(x.clone() for x in inputs))
+    targets = [n.target for n in _op_calls(traced.graph)]
+    assert targets.count(torch.ops.mimic_edge.fusion_head.default) == 1
+    assert torch.ops.aten.max_pool3d_with_indices_backward.default in targets
+    leaves = [x.clone().requires_grad_() for x in inputs]
+    expected = torch.autograd.grad(fusion_head_reference(*leaves).sum(), leaves)
+    for got, want in zip(traced(*(x.clone() for x in inputs)), expected):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
 def test_torch_compile_captures_one_op():
     inputs, expected = case(3, "signed")
     graphs = []
