@@ -42,10 +42,12 @@ class Predictor(Protocol):
         ...
 
 
-def load(path: str | Path, *, providers: Sequence[str] | None = None, device: str | None = None) -> Predictor:
+def load(path: str | Path, *, providers: Sequence[str] | None = None, device: str | None = None,
+         threads: int | None = None) -> Predictor:
     """The predictor for the artifact at `path`, chosen by its suffix.
 
     `providers`: ONNX Runtime execution providers (default: TensorRT, CUDA, CPU, those installed).
+    `threads`: ONNX Runtime intra-op threads (default: ONNX Runtime's, one per physical core).
     `device`: torch device for a checkpoint (default: cuda when available, else cpu).
     """
     path = Path(path)
@@ -53,7 +55,7 @@ def load(path: str | Path, *, providers: Sequence[str] | None = None, device: st
     if suffix in ONNX_SUFFIXES:
         from mimic_edge.runtime.onnx_predictor import OnnxPredictor
 
-        return OnnxPredictor(path, providers)
+        return OnnxPredictor(path, providers, threads)
     if suffix in ENGINE_SUFFIXES:
         from mimic_edge.runtime.tensorrt_predictor import TensorRTPredictor
 

@@ -28,7 +28,7 @@ class OnnxPredictor:
 
     backend = "onnxruntime"
 
-    def __init__(self, path: str | Path, providers: Sequence[str] | None = None):
+    def __init__(self, path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None):
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -40,6 +40,10 @@ class OnnxPredictor:
         # AVX-512-FP16, and gains nothing on this model (batch 1 on a 2-core x86_64 CPU:
         # fp32 0.227 vs 0.228 ms, int8 0.376 vs 0.378 ms), so every precision gets one setting.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        if threads is not None:
+            if threads < 1:
+                raise ConfigError(f"threads must be >= 1, got {threads}")
+            options.intra_op_num_threads = threads
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=self.providers)
         except Exception as e:  # onnxruntime's errors (InvalidProtobuf, InvalidArgument, ...) share no base
