@@ -96,6 +96,15 @@ def test_providers(artifacts):
         OnnxPredictor(artifacts.onnx("fp32"), providers=["NoSuchExecutionProvider"])
 
 
+def test_threads(artifacts):
+    one = load(artifacts.onnx("fp32"), threads=1)
+    assert one.session.get_session_options().intra_op_num_threads == 1
+    x = inputs()
+    np.testing.assert_allclose(one.predict(*x), load(artifacts.onnx("fp32")).predict(*x), rtol=0, atol=1e-6)
+    with pytest.raises(ConfigError, match=r"threads must be >= 1, got 0"):
+        load(artifacts.onnx("fp32"), threads=0)
+
+
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
 def test_running_an_artifact_imports_neither_torch_nor_triton(artifacts, precision):
     """What a Jetson app does: load an artifact, predict, and never pull in the training stack."""
