@@ -12,7 +12,9 @@ Steps, each in its own module:
 Files in `out` for model name N (`<model>-<preset>`, or the checkpoint's name) and precision P:
   N.P.onnx                  the artifact, written only when every validation check passed
   N.P.validation.json       the validation report (written pass or fail)
-  N.P.engine, N.P.engine.json, N.P.timing-cache   with `engine=True` on a TensorRT machine
+  N.P.engine, N.P.engine.json (sidecar), N.P.engine.validation.json, N.P.timing-cache
+                            with `engine=True` on a machine with TensorRT and a CUDA GPU; the
+                            engine is validated like the artifact, within its profile
 """
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ class ExportResult:
 
 def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
     """Export, check, validate and write the artifact (and the engine); see the module doc."""
+    from mimic_edge.errors import ConfigError
     from mimic_edge.export.checker import require_tensorrt_compatible
     from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
     from mimic_edge.export.precision import convert
@@ -76,6 +79,10 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
     # The profile is checked before the export, so a bad --batch/--seq fails in a second.
     profile = make_profile(config.batch, config.seq or default_seq(_seq_len(preset)))
     calib, valid = _load_data(config, model.config, log)
+    data_len = valid[MODALITIES[0]].shape[1]
+    if config.engine and profile.seq[MODALITIES[0]].min > data_len:
+        raise ConfigError(f"--seq min {profile.seq[MODALITIES[0]].min} exceeds the validation data's length "
+                          f"{data_len}: expected min ≤ {data_len}, so that the engine can be validated")
 
     name = _artifact_name(config, preset)
     out = Path(config.out)
@@ -103,7 +110,7 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
 
     result = ExportResult(onnx_path, report_path, report, fresh)
     if config.engine:
-        _engine(config, result, data, profile, model, log)
+        _engine(config, result, data, profile, model, valid, log)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -197,10 +204,18 @@ def _weights_id(config: ExportConfig) -> str:
     return f"sha256:{file_sha256(checkpoint_paths(config.checkpoint)[0])}"
 
 
-def _engine(config: ExportConfig, result: ExportResult, data: bytes, profile, model, log) -> None:
-    from mimic_edge.config import model_name
-    from mimic_edge.export.tensorrt import build_engine, unavailable_reason
-    from mimic_edge.sidecar import write_sidecar
+def _engine(config: ExportConfig, result: ExportResult, data: bytes, profile, model, valid, log) -> None:
+    """Build the engine and its sidecar in a staging folder beside the artifact, validate the
+    engine like the artifact (within the profile's ranges), then move both under their final
+    names; a failing engine is reported like a failing artifact and not written."""
+    import os
+    import shutil
+    import tempfile
+
+    from mimic_edge.export.tensorrt import unavailable_reason
+    from mimic_edge.export.validate import raise_if_failed
+    from mimic_edge.io import atomic_write_json
+    from mimic_edge.sidecar import sidecar_path
 
     reason = unavailable_reason()
     if reason:
@@ -209,12 +224,44 @@ def _engine(config: ExportConfig, result: ExportResult, data: bytes, profile, mo
         return
     stem = result.onnx_path.name.removesuffix(".onnx")
     engine_path = result.onnx_path.with_name(f"{stem}.engine")
-    built = build_engine(data, engine_path, config.precision, profile, model.config.dims,
+    report_path = result.onnx_path.with_name(f"{stem}.engine.validation.json")
+    staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=result.onnx_path.parent))
+    try:
+        staged = staging / engine_path.name
+        report = _build_and_validate_engine(config, result, data, profile, model, valid, staged, log)
+        atomic_write_json(report_path, report)
+        if not report["passed"]:
+            engine_path.unlink(missing_ok=True)  # an older engine under this name would now be a lie
+            sidecar_path(engine_path).unlink(missing_ok=True)
+            raise_if_failed(report, engine_path.name, report_path)
+        os.replace(staged, engine_path)  # the sidecar records the engine's hash: a crash between
+        os.replace(sidecar_path(staged), sidecar_path(engine_path))  # the two renames is detected
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    result.engine_path, result.sidecar_path = engine_path, sidecar_path(engine_path)
+    log(f"wrote {engine_path}, {result.sidecar_path.name} and {report_path.name}")
+
+
+def _build_and_validate_engine(config, result, data, profile, model, valid, staged: Path, log) -> dict:
+    from mimic_edge.config import model_name
+    from mimic_edge.export.tensorrt import build_engine
+    from mimic_edge.export.validate import Limits, validate_runner
+    from mimic_edge.runtime import load
+    from mimic_edge.sidecar import write_sidecar
+
+    stem = result.onnx_path.name.removesuffix(".onnx")
+    built = build_engine(data, staged, config.precision, profile, model.config.dims,
                          result.onnx_path.with_name(f"{stem}.timing-cache"))
-    result.engine_path = engine_path
-    result.sidecar_path = write_sidecar(
-        engine_path, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
+    write_sidecar(
+        staged, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
         compute_capability=built.compute_capability, precision=config.precision, profile=profile.to_dict(),
         model=model_name(model.config), preset=model.config.preset, config_digest=model.config.digest(),
         dims=model.config.dims, onnx_sha256=result.report["artifact_sha256"])
-    log(f"wrote {engine_path} and {result.sidecar_path.name}")
+    log(f"validating {staged.name} (TensorRT {built.tensorrt_version}, {built.gpu_name}) against PyTorch:")
+    predictor = load(staged)
+    seq = profile.seq[MODALITIES[0]]
+    report = validate_runner(lambda x: predictor.predict(x["text"], x["audio"], x["vision"]), config.precision,
+                             model, valid, log, Limits(profile.batch.max, (seq.min, seq.max)))
+    report.update(artifact=staged.name, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
+                  profile=profile.to_dict(), onnx_sha256=result.report["artifact_sha256"])
+    return report

@@ -27,6 +27,7 @@ from mimic_edge.metrics import mosi_metrics
 
 BATCH_SIZES = (1, 7)  # 7: odd, not a power of two
 RUN_BATCH = 64  # samples per run over the validation set
+Runner = Callable[[dict], np.ndarray]  # {"text": (B, Lt, dt), ...} float32 → scores (B, out)
 
 
 @dataclass(frozen=True)
@@ -123,38 +124,65 @@ def _run_torch(model: torch.nn.Module, inputs: Mapping[str, np.ndarray]) -> np.n
         return model(*(torch.from_numpy(inputs[m]) for m in MODALITIES)).numpy()
 
 
-def _run_batched(run: Callable[[dict], np.ndarray], split: Mapping[str, np.ndarray]) -> np.ndarray:
+def _run_batched(run: Runner, split: Mapping[str, np.ndarray], batch: int) -> np.ndarray:
     n = len(split[MODALITIES[0]])
-    outs = [run({m: np.ascontiguousarray(split[m][i:i + RUN_BATCH], dtype=np.float32) for m in MODALITIES})
-            for i in range(0, n, RUN_BATCH)]
+    outs = [run({m: np.ascontiguousarray(split[m][i:i + batch], dtype=np.float32) for m in MODALITIES})
+            for i in range(0, n, batch)]
     return np.concatenate(outs)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The batch and sequence ranges a runner accepts (a TensorRT engine's profile)."""
+
+    max_batch: int | None = None
+    seq: tuple[int, int] | None = None  # (min, max) for every modality
+
+    def admits(self, batch: int, lengths: tuple[int, ...]) -> bool:
+        if self.max_batch is not None and batch > self.max_batch:
+            return False
+        return self.seq is None or all(self.seq[0] <= n <= self.seq[1] for n in lengths)
 
 
 def validate(artifact: bytes, precision: str, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
              log: Callable[[str], None] = print) -> dict:
-    """Run every check of `artifact` (serialized ONNX) against `model` (eval mode) on the
-    validation split `valid` ({"text", "audio", "vision", "regression_labels"}); return the report."""
+    """Run every check of `artifact` (serialized ONNX, in ONNX Runtime) against `model` (eval
+    mode) on the validation split `valid` ({"text", "audio", "vision", "regression_labels"});
+    return the report."""
+    session = ort_session(artifact)
+    report = validate_runner(lambda inputs: session.run(None, inputs)[0], precision, model, valid, log)
+    report["onnxruntime_optimization"] = ORT_OPTIMIZATION
+    return report
+
+
+def validate_runner(run: Runner, precision: str, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
+                    log: Callable[[str], None] = print, limits: Limits = Limits()) -> dict:
+    """The checks of `validate` for any runner of the artifact ({"text": (B, L, d), ...} → (B, out)).
+    Parity cases outside `limits` are listed as not run; the validation set is run in batches
+    and at a length the limits admit."""
     thresholds = THRESHOLDS[precision]
     model = model.eval()
-    session = ort_session(artifact)
-
-    def run_onnx(inputs: dict) -> np.ndarray:
-        return session.run(None, inputs)[0]
-
     checks: list[Check] = []
     seq_len = valid[MODALITIES[0]].shape[1]
+    cases = parity_cases(seq_len)
+    outside = [f"b={b} L={ls}" for b, ls in cases if not limits.admits(b, ls)]
     by_lengths: dict[tuple, list] = {}
-    for batch, lengths in parity_cases(seq_len):
+    for batch, lengths in (c for c in cases if limits.admits(*c)):
         inputs = _slice_inputs(valid, batch, lengths)
-        expected, found = _run_torch(model, inputs), run_onnx(inputs)
+        expected, found = _run_torch(model, inputs), run(inputs)
         checks.append(Check(f"parity b={batch} L={lengths} max_abs", _max_abs(expected, found), thresholds.max_abs, False))
         by_lengths.setdefault(lengths, []).append((expected, found))
     for lengths, pairs in by_lengths.items():  # SQNR of one score is a relative error: pool the batches
         expected, found = (np.concatenate(side) for side in zip(*pairs))
         checks.append(Check(f"parity L={lengths} sqnr_db", sqnr_db(expected, found), thresholds.sqnr_db, True))
+    if outside:
+        log(f"  not run, outside the profile: parity {', '.join(outside)}")
 
-    expected = _run_batched(lambda x: _run_torch(model, x), valid)
-    found = _run_batched(run_onnx, valid)
+    run_batch = min(RUN_BATCH, limits.max_batch or RUN_BATCH)
+    length = min(seq_len, limits.seq[1]) if limits.seq else seq_len
+    split = {m: valid[m][:, :length] for m in MODALITIES}
+    expected = _run_batched(lambda x: _run_torch(model, x), split, run_batch)
+    found = _run_batched(run, split, run_batch)
     checks.append(Check("validation set sqnr_db", sqnr_db(expected, found), thresholds.sqnr_db, True))
     metrics = {}
     if expected.shape[1] == 1:  # regression head: MMSA's metrics
@@ -174,9 +202,10 @@ def validate(artifact: bytes, precision: str, model: torch.nn.Module, valid: Map
         "passed": all(c.passed for c in checks),
         "thresholds": asdict(thresholds),
         "checks": [c.to_dict() for c in checks],
+        "not_run": outside,
         "metrics": {side: {k: _finite_or_str(v) for k, v in m.items()} for side, m in metrics.items()},
         "validation_samples": int(len(expected)),
-        "onnxruntime_optimization": ORT_OPTIMIZATION,
+        "validation_seq_len": int(length),
         "versions": _versions(),
     }
 

@@ -173,3 +173,78 @@ def test_cli_help_has_examples(capsys):
         main(["export", "--help"])
     out = capsys.readouterr().out
     assert "examples:" in out and "--calib-samples" in out and "MIN:OPT:MAX" in out
+
+
+class StandInEngine:
+    """Plays a TensorRT engine where there is none: runs the ONNX artifact in ONNX Runtime and,
+    like the real runtime, refuses inputs outside the profile."""
+
+    def __init__(self, onnx_path, profile, offset=0.0):
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        self.profile, self.offset = profile, offset
+
+    def predict(self, text, audio, vision):
+        (b_min, _, b_max), (s_min, _, s_max) = self.profile["batch"], self.profile["seq"]["text"]
+        assert b_min <= len(text) <= b_max, f"batch {len(text)} outside the profile"
+        assert all(s_min <= x.shape[1] <= s_max for x in (text, audio, vision)), "length outside the profile"
+        return self.session.run(None, {"text": text, "audio": audio, "vision": vision})[0] + self.offset
+
+
+@pytest.fixture
+def stand_in_tensorrt(monkeypatch):
+    """No TensorRT here: the builder writes placeholder bytes and `load` returns a StandInEngine,
+    so that staging, sidecar, validation within the profile and the final move run for real."""
+    import mimic_edge.runtime
+    from mimic_edge.export import tensorrt
+    from mimic_edge.sidecar import read_sidecar
+
+    state = {"offset": 0.0}
+
+    def build(onnx_bytes, engine_path, precision, profile, dims, timing_cache):
+        engine_path.write_bytes(b"engine:" + onnx_bytes[:64])
+        timing_cache.write_bytes(b"cache")
+        return tensorrt.BuiltEngine(engine_path, "10.3.0", "Stand-in GPU", "8.7")
+
+    def load(path):
+        onnx_path = next(pathlib.Path(path).parent.parent.glob("*.onnx"))
+        return StandInEngine(onnx_path, read_sidecar(path)["profile"], state["offset"])
+
+    monkeypatch.setattr(tensorrt, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(tensorrt, "build_engine", build)
+    monkeypatch.setattr(mimic_edge.runtime, "load", load)
+    return state
+
+
+def test_engine_is_validated_within_its_profile_then_written(checkpoint, tmp_path, stand_in_tensorrt):
+    from mimic_edge.sidecar import check_sidecar
+
+    lines = []
+    result = export(ExportConfig(checkpoint=checkpoint, engine=True, batch="1:1:4", seq="1:20:50",
+                                 out=str(tmp_path), **SMALL), log=lines.append)
+    assert result.engine_path == tmp_path / "mimic.fp32.engine" and result.engine_path.is_file()
+    record = check_sidecar(result.engine_path, {"tensorrt_version": "10.3.0", "gpu_name": "Stand-in GPU",
+                                                "compute_capability": "8.7"})
+    assert record["profile"]["batch"] == [1, 1, 4] and record["onnx_sha256"] == result.report["artifact_sha256"]
+    report = json.loads((tmp_path / "mimic.fp32.engine.validation.json").read_text())
+    assert report["passed"] and report["not_run"] == ["b=7 L=(50, 50, 50)", "b=7 L=(50, 20, 35)", "b=7 L=(10, 5, 12)"]
+    assert any("not run, outside the profile" in line for line in lines)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([
+        "mimic.fp32.onnx", "mimic.fp32.validation.json", "mimic.fp32.engine", "mimic.fp32.engine.json",
+        "mimic.fp32.engine.validation.json", "mimic.fp32.timing-cache"])  # the staging folder is gone
+
+
+def test_engine_that_drifts_is_not_written(checkpoint, tmp_path, stand_in_tensorrt):
+    stand_in_tensorrt["offset"] = 0.5  # every score off by 0.5
+    with pytest.raises(ArtifactValidationError, match="mimic.fp32.engine failed"):
+        export(ExportConfig(checkpoint=checkpoint, engine=True, out=str(tmp_path), **SMALL), log=quiet)
+    assert not (tmp_path / "mimic.fp32.engine").exists() and not (tmp_path / "mimic.fp32.engine.json").exists()
+    assert (tmp_path / "mimic.fp32.onnx").is_file()  # the ONNX artifact itself passed
+    assert not json.loads((tmp_path / "mimic.fp32.engine.validation.json").read_text())["passed"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_engine_profile_must_admit_the_validation_data(checkpoint, tmp_path):
+    with pytest.raises(ConfigError, match="--seq min 60 exceeds the validation data's length 50"):
+        export(ExportConfig(checkpoint=checkpoint, engine=True, seq="60:60:80", out=str(tmp_path), **SMALL), log=quiet)
