@@ -85,3 +85,13 @@ def test_classification_head_skips_task_metrics_only(exports):
     assert report["passed"] and report["metrics"] == {}
     assert len(report["checks"]) == 10
     assert any("task metrics skipped" in line for line in lines)
+
+
+@pytest.mark.parametrize("batch, lengths, admitted", [
+    (4, (50, 50, 50), True), (5, (50, 50, 50), False), (1, (1, 50, 60), False), (1, (2, 50, 60), True),
+])
+def test_limits_admit_what_a_profile_admits(batch, lengths, admitted):
+    from mimic_edge.export.validate import Limits
+
+    assert Limits(max_batch=4, seq=(2, 60)).admits(batch, lengths) is admitted
+    assert Limits().admits(batch, lengths)
