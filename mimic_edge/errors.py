@@ -25,6 +25,10 @@ class ArtifactError(MimicEdgeError):
     """A missing, corrupt, foreign or mismatched ONNX artifact or TensorRT engine."""
 
 
+class DataError(InputError):
+    """A dataset file that is missing, unreadable, refused (unsafe pickle) or of the wrong layout."""
+
+
 class ExportError(MimicEdgeError):
     """An export that cannot produce a trustworthy artifact: the base of the two below."""
 

@@ -1,10 +1,16 @@
 """Synthetic data: layout, determinism, labels; MMSA loaders: round trip, bad files, unsafe pickles."""
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from mimic_edge.config import MODALITIES, PRESETS
-from mimic_edge.data import SPLITS, synthetic
-from mimic_edge.errors import ConfigError
+from mimic_edge.data import SPLITS, batches, load_dataset, load_mmsa, save_npz, synthetic
+from mimic_edge.errors import ConfigError, DataError
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
@@ -55,17 +61,185 @@ def _quadratic_probe_mae(train, test, modality):
 
 @pytest.fixture(scope="module")
 def probe_data():
-    return synthetic("mmsa-mosi", n=(3000, 10, 1000), seq_len=8)
+    return synthetic("mosi", n=(3000, 10, 1000), seq_len=8)
 
 
-@pytest.mark.parametrize("modality", MODALITIES)
-def test_no_single_modality_predicts_the_label(probe_data, modality):
+def test_no_single_modality_suffices(probe_data):
+    """A probe that finds text's main effect finds nothing in audio or vision alone, and text alone
+    stays far from what the three modalities together allow (about half the label's variance)."""
     data = probe_data
     baseline = np.mean(np.abs(data["test"]["regression_labels"] - data["train"]["regression_labels"].mean()))
-    assert _quadratic_probe_mae(data["train"], data["test"], modality) > 0.97 * baseline
+    mae = {m: _quadratic_probe_mae(data["train"], data["test"], m) for m in MODALITIES}
+    assert mae["audio"] > 0.97 * baseline and mae["vision"] > 0.97 * baseline, (mae, baseline)
+    assert 0.55 * baseline < mae["text"] < 0.8 * baseline, (mae, baseline)
 
 
 @pytest.mark.parametrize("n", [(0, 1, 1), (1, 2), 2])
 def test_synthetic_rejects_empty_splits(n):
     with pytest.raises(ConfigError, match="at least 1 sample"):
         synthetic(n=n, seq_len=2)
+
+
+# --- files -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small():
+    return synthetic("mosi", n=(6, 3, 4), seed=3, seq_len=5)
+
+
+def _mmsa_like(dataset):
+    """What MMSA's pickles hold: extra keys, (N, 1) labels, object-dtype ids, -inf in audio, lengths."""
+    raw = {}
+    for split, s in dataset.items():
+        audio = s["audio"].copy()
+        audio[0, 0, :3] = -np.inf
+        raw[split] = {**s, "audio": audio, "regression_labels": s["regression_labels"][:, None].astype(np.float64),
+                      "id": s["id"].astype(object), "raw_text": np.array(["w"] * len(s["id"]), dtype=object),
+                      "audio_lengths": np.full(len(s["id"]), 5), "vision_lengths": np.arange(len(s["id"])) % 5 + 1}
+    return raw
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_pickle_round_trip(tmp_path, small, protocol):
+    path = tmp_path / "aligned_50.pkl"
+    path.write_bytes(pickle.dumps(_mmsa_like(small), protocol=protocol))
+    loaded = load_mmsa(path, preset="mosi")
+    assert list(loaded) == list(SPLITS)
+    for split in SPLITS:
+        got, want = loaded[split], small[split]
+        for m in ("text", "vision"):
+            assert got[m].dtype == np.float32
+            np.testing.assert_array_equal(got[m], want[m])
+        expected_audio = want["audio"].copy()
+        expected_audio[0, 0, :3] = 0  # -inf → 0, as MMSA does
+        np.testing.assert_array_equal(got["audio"], expected_audio)
+        np.testing.assert_array_equal(got["regression_labels"], want["regression_labels"])
+        assert got["regression_labels"].shape == (len(want["id"]),)
+        assert got["id"].tolist() == want["id"].tolist()
+        assert got["audio_lengths"].tolist() == [5] * len(want["id"])
+        assert got["vision_lengths"].tolist() == [i % 5 + 1 for i in range(len(want["id"]))]
+
+
+def test_npz_round_trip_and_partial_file(tmp_path, small):
+    path = save_npz(tmp_path / "data.npz", {"test": small["test"]})
+    loaded = load_mmsa(path, preset="mosi")
+    assert list(loaded) == ["test"]
+    for key, value in small["test"].items():
+        np.testing.assert_array_equal(loaded["test"][key], value)
+    assert list(tmp_path.iterdir()) == [path]  # no temp file left, no ".npz.npz"
+
+
+def test_load_dataset_dispatches(tmp_path, small):
+    path = save_npz(tmp_path / "data.npz", small)
+    np.testing.assert_array_equal(load_dataset(path, "mosi")["train"]["text"], small["train"]["text"])
+    generated = load_dataset("synthetic", "mmsa-mosi", n=(2, 2, 2), seed=4)
+    assert generated["test"]["audio"].shape[2] == 5
+
+
+class Exploit:
+    """Unpickling this would create a marker file through os.system."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("where", ["top", "inside a split"])
+def test_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path, small, where):
+    marker = tmp_path / "pwned"
+    payload = Exploit(marker)
+    obj = payload if where == "top" else {"train": {**small["train"], "id": payload}}
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps(obj))
+    pickle.loads(pickle.dumps(Exploit(tmp_path / "control")))  # the payload does work when unpickled freely
+    assert (tmp_path / "control").exists()
+    with pytest.raises(DataError, match=r"refused to load: the pickle needs (posix|os|nt)\.system.*nothing in the file was run"):
+        load_mmsa(path)
+    assert not marker.exists()
+
+
+def test_pickle_with_foreign_class_is_refused(tmp_path):
+    path = tmp_path / "odd.pkl"
+    path.write_bytes(pickle.dumps({"train": {"text": Path("x")}}))
+    with pytest.raises(DataError, match="pathlib"):
+        load_mmsa(path)
+
+
+def test_missing_key(tmp_path, small):
+    path = save_npz(tmp_path / "data.npz", {"train": {k: v for k, v in small["train"].items() if k != "vision"}})
+    with pytest.raises(DataError, match=r"\[train\]: missing key\(s\) \['vision'\]"):
+        load_mmsa(path)
+
+
+def test_wrong_dims_name_the_preset_and_the_match(tmp_path):
+    path = save_npz(tmp_path / "data.npz", synthetic("mmsa-mosi", n=(2, 2, 2), seq_len=3))
+    with pytest.raises(DataError, match=r"\(text 768, audio 5, vision 20\) do not match preset 'mosi' "
+                                        r"\(text 300, audio 74, vision 47\); preset\(s\) with these dims: mmsa-mosi"):
+        load_mmsa(path, preset="mosi")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: {**s, "audio": s["audio"][:, :, :, None]}, r"audio: expected a non-empty \(N, seq_len, dim\) array"),
+    (lambda s: {**s, "regression_labels": s["regression_labels"][:-1]}, "same number of samples"),
+    (lambda s: {**s, "vision": np.full_like(s["vision"], np.nan)}, "vision: found NaN"),
+    (lambda s: {**s, "audio_lengths": np.zeros(len(s["id"]), int)}, r"audio_lengths: expected values in \[1, 5\]"),
+])
+def test_bad_split_contents(tmp_path, small, change, message):
+    path = save_npz(tmp_path / "data.npz", {"test": change(small["test"])})
+    with pytest.raises(DataError, match=message):
+        load_mmsa(path)
+
+
+def test_dims_must_agree_between_splits(tmp_path, small):
+    other = synthetic("mosei", n=(2, 2, 2), seq_len=5)["test"]
+    path = save_npz(tmp_path / "data.npz", {"train": small["train"], "test": other})
+    with pytest.raises(DataError, match="vision feature dim differs between splits: 47 in train, 35 in test"):
+        load_mmsa(path)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("missing.pkl", None, "dataset not found"),
+    ("data.csv", b"a,b", "expected a .pkl"),
+    ("broken.pkl", b"\x80\x04not a pickle", "corrupt or foreign"),
+    ("broken.npz", b"PK not a zip", "corrupt or foreign"),
+    ("list.pkl", pickle.dumps([1, 2]), "expected a dict with splits"),
+    ("nosplits.pkl", pickle.dumps({"training": {}}), r"found \['training'\]"),
+])
+def test_unreadable_files(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        load_mmsa(path)
+
+
+def test_npz_with_object_arrays_is_refused(tmp_path, small):
+    path = tmp_path / "obj.npz"
+    np.savez(path, **{"test/text": small["test"]["text"], "test/id": small["test"]["id"].astype(object)})
+    with pytest.raises(DataError, match="expected plain numeric or string arrays"):
+        load_mmsa(path)
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+def test_batches_cover_the_split_in_order_and_shuffled(small):
+    import torch
+
+    split = {**small["train"], "audio_lengths": np.arange(1, 7)}
+    ordered = list(batches(split, 4))
+    assert [len(b["target"]) for b in ordered] == [4, 2]
+    torch.testing.assert_close(torch.cat([b["text"] for b in ordered]), torch.from_numpy(split["text"]))
+    assert set(ordered[0]["lengths"]) == {"audio"}
+    shuffled = list(batches(split, 4, shuffle_seed=1))
+    order = np.argsort(torch.cat([b["lengths"]["audio"] for b in shuffled]).numpy())
+    torch.testing.assert_close(torch.cat([b["target"] for b in shuffled])[order], torch.from_numpy(split["regression_labels"]))
+    assert [b["lengths"] for b in batches(small["test"], 8)] == [None]
+
+
+def test_numpy_side_does_not_import_torch(tmp_path):
+    code = ("import sys, mimic_edge.data as d, mimic_edge.metrics as m; "
+            "ds = d.synthetic(n=(2, 2, 2), seq_len=2); d.load_mmsa(d.save_npz(sys.argv[1], ds)); "
+            "m.mosi_metrics([1.0, -1.0], [1.0, 1.0]); assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "d.npz")], check=True)
