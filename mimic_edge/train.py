@@ -1,0 +1,138 @@
+"""Training (paper §4.1, DESIGN §8): Adam lr 1e-4, batch 64, early stopping on the validation
+loss with patience 10; the best model is kept as a checkpoint and its epoch is the
+"convergence epoch" of paper Table 3.
+
+Files in `out_dir`:
+  best.safetensors + best.json   the best checkpoint (training record under "extra")
+  log.jsonl                      one JSON object per epoch: losses, validation metrics, time
+  summary.json                   how the run ended: best epoch, epochs run, seconds, reason
+
+Ctrl-C stops training and keeps the best checkpoint written so far.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from mimic_edge.checkpoint import save_checkpoint
+from mimic_edge.config import DEFAULT_PRESET
+from mimic_edge.data import batches, check_split
+from mimic_edge.errors import DataError
+from mimic_edge.evaluate import json_safe, predict
+from mimic_edge.io import atomic_write, atomic_write_json
+from mimic_edge.metrics import mosi_metrics
+from mimic_edge.models import build_model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "mimic"  # "mimic" | "misa"
+    preset: str = DEFAULT_PRESET
+    lr: float = 1e-4  # paper §4.1
+    batch_size: int = 64  # paper §4.1
+    patience: int = 10  # paper §4.1: epochs without a better validation loss before stopping
+    max_epochs: int = 200
+    seed: int = 0  # model initialisation and batch order
+    overrides: dict = field(default_factory=dict)  # model config fields (ablations, smaller models)
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    best_epoch: int  # the convergence epoch (paper Table 3); 0 if no epoch finished
+    best_valid_loss: float
+    epochs: int  # epochs completed
+    stopped: str  # "early stop" | "max epochs" | "interrupted"
+    seconds: float
+    params: int
+    history: list[dict]
+
+
+def train(dataset: dict, config: TrainConfig, out_dir: str | Path, data_name: str = "synthetic",
+          progress: bool = False, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train `config.model` on dataset["train"], select on dataset["valid"]; see the module doc."""
+    out_dir = Path(out_dir)
+    for name in ("train", "valid"):
+        if name not in dataset:
+            raise DataError(f"training needs a {name!r} split: found only {sorted(dataset)}")
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, config.preset, **config.overrides)
+    for name in ("train", "valid"):
+        check_split(dataset[name], model.config.dims, name)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    checkpoint = out_dir / "best"
+    record = {"config": {**asdict(config), "data": data_name}, "params": model.num_params()}
+    history: list[dict] = []
+    best_loss, best_epoch, stopped = math.inf, 0, "max epochs"
+    start = time.perf_counter()
+    from tqdm import tqdm
+
+    bar = tqdm(range(1, config.max_epochs + 1), desc=f"{config.model} {config.preset}", unit="epoch",
+               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    try:
+        for epoch in bar:
+            epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
+            train_parts = train_epoch(model, optimizer, dataset["train"], config.batch_size,
+                                      shuffle_seed=config.seed * 1_000_003 + epoch)
+            valid_pred = predict(model, dataset["valid"])
+            valid_truth = dataset["valid"]["regression_labels"]
+            valid_loss = float(np.mean((valid_pred - valid_truth) ** 2))  # task loss (MSE), as MISA's code
+            improved = valid_loss < best_loss
+            entry = {"epoch": epoch, "train": train_parts, "valid_loss": valid_loss,
+                     "valid": mosi_metrics(valid_pred, valid_truth), "best": improved,
+                     "seconds": time.perf_counter() - epoch_start, "cpu_seconds": time.process_time() - epoch_cpu,
+                     "elapsed": time.perf_counter() - start}
+            history.append(entry)
+            _write_log(out_dir / "log.jsonl", history)
+            if improved:
+                best_loss, best_epoch = valid_loss, epoch
+                save_checkpoint(model, checkpoint, extra=json_safe({
+                    **record, "epoch": epoch, "valid_loss": valid_loss, "valid": entry["valid"]}))
+            bar.set_postfix(train=f"{train_parts['loss']:.3f}", valid=f"{valid_loss:.3f}", best=best_epoch)
+            if on_epoch is not None:
+                on_epoch(entry)
+            if epoch - best_epoch >= config.patience:
+                stopped = "early stop"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    finally:
+        bar.close()
+    result = TrainResult(checkpoint, best_epoch, best_loss, len(history), stopped,
+                         time.perf_counter() - start, model.num_params(), history)
+    atomic_write_json(out_dir / "summary.json", json_safe({
+        **record, "checkpoint": str(checkpoint), "best_epoch": best_epoch, "best_valid_loss": best_loss,
+        "epochs": result.epochs, "stopped": stopped, "seconds": result.seconds,
+        "seconds_per_epoch": result.seconds / max(result.epochs, 1)}))
+    return result
+
+
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split: dict, batch_size: int,
+                shuffle_seed: int) -> dict[str, float]:
+    """One pass over `split` in shuffled batches; returns the batch means of the loss parts."""
+    model.train()
+    sums: dict[str, float] = {}
+    count = 0
+    for b in batches(split, batch_size, shuffle_seed):
+        loss, parts = model.loss(b["text"], b["audio"], b["vision"], b["target"], b["lengths"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + v
+        count += 1
+    return {k: v / count for k, v in sums.items()}
+
+
+def _write_log(path: Path, history: list[dict]) -> None:
+    """The whole log, rewritten atomically each epoch (a few hundred lines at most)."""
+    text = "".join(json.dumps(json_safe(entry), sort_keys=True) + "\n" for entry in history)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))

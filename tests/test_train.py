@@ -1,0 +1,90 @@
+"""Training: the validation loss falls, the best checkpoint is the best epoch's model, early
+stopping, Ctrl-C keeps the best checkpoint, bad data is refused."""
+import json
+
+import numpy as np
+import pytest
+
+from mimic_edge.checkpoint import load_checkpoint, read_checkpoint_meta
+from mimic_edge.data import synthetic
+from mimic_edge.errors import DataError
+from mimic_edge.evaluate import predict
+from mimic_edge.train import TrainConfig, train
+
+# MIMIC on the GloVe preset; MISA on mmsa-mosi (BERT-feature text: no text LSTM) to stay fast.
+CASES = {"mimic": "mosi", "misa": "mmsa-mosi"}
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def trained(request, tmp_path_factory):
+    model, preset = request.param, CASES[request.param]
+    data = synthetic(preset, n=(192, 64, 32), seed=0, seq_len=6)
+    out = tmp_path_factory.mktemp(model)
+    # lr 1e-3: a few epochs on 192 samples must show learning; the default 1e-4 needs more
+    config = TrainConfig(model=model, preset=preset, lr=1e-3, max_epochs=4, patience=10)
+    return data, out, train(data, config, out)
+
+
+def test_validation_loss_falls(trained):
+    data, _, result = trained
+    losses = [e["valid_loss"] for e in result.history]
+    y = data["valid"]["regression_labels"]
+    assert result.epochs == 4 and result.stopped == "max epochs"
+    assert min(losses[1:]) < losses[0], losses
+    assert result.best_valid_loss < np.mean((y - data["train"]["regression_labels"].mean()) ** 2), losses
+
+
+def test_checkpoint_is_the_best_epoch(trained):
+    data, out, result = trained
+    losses = [e["valid_loss"] for e in result.history]
+    assert result.best_epoch == 1 + int(np.argmin(losses))
+    model = load_checkpoint(out / "best")
+    pred = predict(model, data["valid"])
+    mse = np.mean((pred - data["valid"]["regression_labels"]) ** 2)
+    assert mse == pytest.approx(result.best_valid_loss, rel=1e-5)
+    extra = read_checkpoint_meta(out / "best")["extra"]
+    assert extra["epoch"] == result.best_epoch and extra["config"]["lr"] == 1e-3
+    assert extra["valid"]["MAE"] == pytest.approx(result.history[result.best_epoch - 1]["valid"]["MAE"])
+
+
+def test_log_and_summary(trained):
+    _, out, result = trained
+    lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in lines] == [1, 2, 3, 4]
+    assert {"train", "valid_loss", "valid", "seconds", "cpu_seconds", "best"} <= set(lines[0])
+    assert "task" in lines[0]["train"] and "MAE" in lines[0]["valid"]
+    assert [e["best"] for e in lines].index(True) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["best_epoch"] == result.best_epoch and summary["stopped"] == "max epochs"
+    assert summary["params"] == result.params
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return synthetic("mosi", n=(32, 16, 16), seed=1, seq_len=4)
+
+
+def test_early_stopping_after_patience(tiny, tmp_path):
+    # lr 0: the weights never change, so no epoch after the first improves on it
+    result = train(tiny, TrainConfig(lr=0.0, max_epochs=50, patience=3), tmp_path)
+    assert (result.best_epoch, result.epochs, result.stopped) == (1, 4, "early stop")
+
+
+def test_interrupt_keeps_the_best_checkpoint(tiny, tmp_path):
+    def interrupt(entry):
+        if entry["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    result = train(tiny, TrainConfig(lr=1e-3, max_epochs=50), tmp_path, on_epoch=interrupt)
+    assert result.stopped == "interrupted" and result.epochs == 2
+    assert read_checkpoint_meta(tmp_path / "best")["extra"]["epoch"] == result.best_epoch
+    assert json.loads((tmp_path / "summary.json").read_text())["stopped"] == "interrupted"
+    load_checkpoint(tmp_path / "best")
+
+
+def test_missing_split_and_wrong_dims(tiny, tmp_path):
+    with pytest.raises(DataError, match=r"needs a 'valid' split: found only \['test', 'train'\]"):
+        train({"train": tiny["train"], "test": tiny["test"]}, TrainConfig(), tmp_path)
+    with pytest.raises(DataError, match="train split: text: expected feature dim 768, found 300"):
+        train(tiny, TrainConfig(preset="mosi-bert"), tmp_path)
+    assert not (tmp_path / "best.safetensors").exists()
