@@ -16,7 +16,7 @@ from mimic_edge.data import batches, check_split, num_samples
 from mimic_edge.errors import ConfigError
 from mimic_edge.metrics import METRIC_KEYS, mosi_metrics
 
-EVAL_BATCH = 256  # inference only: larger batches than training's 64 are faster and give the same outputs
+EVAL_BATCH = 64  # fastest on the 2-core CPU: 686 samples in 0.09 s (MIMIC) / 0.80 s (MISA) vs 0.12 / 1.0 s at 256
 INDIVIDUAL_KEY = {"mimic": "individual", "misa": "private"}  # MIMIC's i_m, MISA's private vectors
 PAIRS = (("audio", "text"), ("audio", "vision"), ("text", "vision"))  # paper Table 2's columns
 FULL = "all modalities"

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -94,8 +97,9 @@ def train(dataset: dict, config: TrainConfig, out_dir: str | Path, data_name: st
             _write_log(out_dir / "log.jsonl", history)
             if improved:
                 best_loss, best_epoch = valid_loss, epoch
-                save_checkpoint(model, checkpoint, extra=json_safe({
-                    **record, "epoch": epoch, "valid_loss": valid_loss, "valid": entry["valid"]}))
+                with _interrupt_deferred():  # weights and JSON always from the same epoch
+                    save_checkpoint(model, checkpoint, extra=json_safe({
+                        **record, "epoch": epoch, "valid_loss": valid_loss, "valid": entry["valid"]}))
             bar.set_postfix(train=f"{train_parts['loss']:.3f}", valid=f"{valid_loss:.3f}", best=best_epoch)
             if on_epoch is not None:
                 on_epoch(entry)
@@ -130,6 +134,22 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split:
             sums[k] = sums.get(k, 0.0) + v
         count += 1
     return {k: v / count for k, v in sums.items()}
+
+
+@contextmanager
+def _interrupt_deferred():
+    """Hold a Ctrl-C that arrives inside the block until the block is done, then raise it."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _write_log(path: Path, history: list[dict]) -> None:

@@ -88,3 +88,22 @@ def test_missing_split_and_wrong_dims(tiny, tmp_path):
     with pytest.raises(DataError, match="train split: text: expected feature dim 768, found 300"):
         train(tiny, TrainConfig(preset="mosi-bert"), tmp_path)
     assert not (tmp_path / "best.safetensors").exists()
+
+
+def test_ctrl_c_during_a_checkpoint_write_waits_for_both_files(tiny, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import mimic_edge.train as train_module
+
+    real_save = train_module.save_checkpoint
+
+    def save_interrupted_between_files(model, path, extra):
+        real_save(model, path, extra)  # the weights and the JSON, with Ctrl-C arriving in between
+        os.kill(os.getpid(), signal.SIGINT)
+        real_save(model, path, {**extra, "second": True})
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_interrupted_between_files)
+    result = train(tiny, TrainConfig(lr=1e-3, max_epochs=5), tmp_path)
+    assert result.stopped == "interrupted" and result.epochs == 1
+    assert read_checkpoint_meta(tmp_path / "best")["extra"]["second"] is True

@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--drop-modality", action="append", default=[], choices=(*MODALITIES, "all"),
                    help="add a row with this modality's input zeroed; repeatable; 'all' = each in turn")
     p.add_argument("--similarity", action="store_true", help="add the representation-similarity table")
-    p.add_argument("--batch-size", type=int, default=256, help="(default: 256)")
+    p.add_argument("--batch-size", type=int, default=64, help="(default: 64)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.set_defaults(run=run)
 
