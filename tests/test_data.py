@@ -99,10 +99,14 @@ def _mmsa_like(dataset):
     return raw
 
 
-@pytest.mark.parametrize("protocol", [2, 4, 5])
-def test_pickle_round_trip(tmp_path, small, protocol):
+@pytest.mark.parametrize("protocol, numpy_1_names", [(2, False), (2, True), (4, False), (5, False)])
+def test_pickle_round_trip(tmp_path, small, protocol, numpy_1_names):
     path = tmp_path / "aligned_50.pkl"
-    path.write_bytes(pickle.dumps(_mmsa_like(small), protocol=protocol))
+    blob = pickle.dumps(_mmsa_like(small), protocol=protocol)
+    if numpy_1_names:  # files written under numpy 1.x name numpy.core, not numpy._core
+        blob = blob.replace(b"numpy._core.", b"numpy.core.")
+        assert b"numpy.core.multiarray\n_reconstruct" in blob
+    path.write_bytes(blob)
     loaded = load_mmsa(path, preset="mosi")
     assert list(loaded) == list(SPLITS)
     for split in SPLITS:
@@ -184,6 +188,8 @@ def test_wrong_dims_name_the_preset_and_the_match(tmp_path):
     (lambda s: {**s, "audio": s["audio"][:, :, :, None]}, r"audio: expected a non-empty \(N, seq_len, dim\) array"),
     (lambda s: {**s, "regression_labels": s["regression_labels"][:-1]}, "same number of samples"),
     (lambda s: {**s, "vision": np.full_like(s["vision"], np.nan)}, "vision: found NaN"),
+    (lambda s: {**s, "audio": np.full_like(s["audio"], np.inf)}, "audio: found NaN or Inf"),  # only -inf → 0
+    (lambda s: {**s, "regression_labels": s["regression_labels"] * np.nan}, "regression_labels: found NaN"),
     (lambda s: {**s, "audio_lengths": np.zeros(len(s["id"]), int)}, r"audio_lengths: expected values in \[1, 5\]"),
 ])
 def test_bad_split_contents(tmp_path, small, change, message):
