@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import tempfile
 from pathlib import Path
 from typing import Callable, Mapping
@@ -86,16 +87,18 @@ def _quiet_root_logger():
 
 
 class _CalibrationReader:
-    """Feeds the calibration set to the quantizer in batches of CALIB_BATCH, each modality cut
-    to a fraction of its length that cycles over CALIB_LENGTH_FRACTIONS (onnxruntime's
+    """Feeds the calibration set to the quantizer in batches of up to CALIB_BATCH, each modality
+    cut to a fraction of its length that cycles over CALIB_LENGTH_FRACTIONS (onnxruntime's
     CalibrationDataReader protocol: `get_next()` until None)."""
 
     def __init__(self, calibration: Calibration):
         n = len(calibration[MODALITIES[0]])
+        fractions = CALIB_LENGTH_FRACTIONS
+        # at least one batch per fraction, so that every modality meets every length
+        batch = max(1, min(CALIB_BATCH, math.ceil(n / len(fractions))))
         self._batches = iter([
-            {m: _crop(calibration[m][i:i + CALIB_BATCH], CALIB_LENGTH_FRACTIONS[(k + j) % len(CALIB_LENGTH_FRACTIONS)])
-             for j, m in enumerate(MODALITIES)}
-            for k, i in enumerate(range(0, n, CALIB_BATCH))
+            {m: _crop(calibration[m][i:i + batch], fractions[(k + j) % len(fractions)]) for j, m in enumerate(MODALITIES)}
+            for k, i in enumerate(range(0, n, batch))
         ])
 
     def get_next(self):

@@ -44,13 +44,15 @@ class Thresholds:
 #   fp16  max_abs ≤ 1.3e-3, SQNR ≥ 49 dB (ONNX Runtime's CPU provider computes most fp16 ops
 #         in fp32: TensorRT also rounds activations, hence the margin)
 #   int8  max_abs ≤ 0.031, SQNR ≥ 28 dB, |Δ MAE| ≤ 1.7e-3, |Δ Acc-2| ≤ 0.0093 (2 of 229)
-# and freshly initialised (near-constant scores, the hardest case for a relative measure):
-#   int8  SQNR ≥ 22.5 dB (MISA), |Δ Acc-2| ≤ 0.019
-# Acc-2 moves by 1/N per flipped sign: the limits allow ~1 (fp32), 2 (fp16), 7 (int8) of 229.
+# Freshly initialised models give near-constant scores (MISA: mean 0.08, std 0.11), the worst
+# case for a relative measure: int8 SQNR 16-30 dB (MISA, mosi-bert), |Δ Acc-2| ≤ 0.019.
+# So for int8 the absolute error and the task metrics are the gates, and the SQNR limit only
+# catches an artifact that no longer tracks the model. Acc-2 moves by 1/N per flipped sign:
+# the limits allow ~1 (fp32), 2 (fp16), 7 (int8) of 229.
 THRESHOLDS = {
     "fp32": Thresholds(max_abs=1e-4, sqnr_db=80.0, mae_delta=1e-5, acc2_delta=0.005),
     "fp16": Thresholds(max_abs=1e-2, sqnr_db=40.0, mae_delta=2e-3, acc2_delta=0.01),
-    "int8": Thresholds(max_abs=0.1, sqnr_db=20.0, mae_delta=0.02, acc2_delta=0.03),
+    "int8": Thresholds(max_abs=0.1, sqnr_db=15.0, mae_delta=0.02, acc2_delta=0.03),
 }
 
 

@@ -14,7 +14,7 @@ from mimic_edge.export import ExportConfig, export
 from mimic_edge.export.checker import check_tensorrt
 from mimic_edge.export.onnx import metadata
 
-SMALL = dict(calib_samples=64, valid_samples=32)  # fast: tests check the pipeline, not the statistics
+SMALL = dict(calib_samples=64)  # fast: tests check the pipeline, not the statistics
 
 
 @pytest.fixture(scope="module")
