@@ -152,7 +152,8 @@ def main() -> None:
     import onnxruntime
     import torch
 
-    machine = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "cpu_count": torch.get_num_threads(),
+    machine = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+               "cpu_count": torch.get_num_threads(),
                "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "threads": args.threads,
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if args.exporters:
@@ -163,7 +164,8 @@ def main() -> None:
     else:
         checkpoints = dict(c.split("=", 1) for c in args.checkpoint)
         out = Path(tempfile.mkdtemp(prefix="export-table-"))
-        rows = [row for model in args.models.split(",") for row in export_rows(model, checkpoints.get(model), out, args)]
+        rows = [row for model in args.models.split(",")
+                for row in export_rows(model, checkpoints.get(model), out, args)]
         print(f"{machine['machine']}, {machine['cpu_count']} threads available, ORT intra-op threads {args.threads}, "
               f"torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, {machine['date']}\n")
         print(markdown(rows))

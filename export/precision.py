@@ -97,7 +97,8 @@ class _CalibrationReader:
         # at least one batch per fraction, so that every modality meets every length
         batch = max(1, min(CALIB_BATCH, math.ceil(n / len(fractions))))
         self._batches = iter([
-            {m: _crop(calibration[m][i:i + batch], fractions[(k + j) % len(fractions)]) for j, m in enumerate(MODALITIES)}
+            {m: _crop(calibration[m][i:i + batch], fractions[(k + j) % len(fractions)])
+             for j, m in enumerate(MODALITIES)}
             for k, i in enumerate(range(0, n, batch))
         ])
 

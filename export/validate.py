@@ -172,7 +172,8 @@ def validate_runner(run: Runner, precision: str, model: torch.nn.Module, valid: 
     for batch, lengths in (c for c in cases if limits.admits(*c)):
         inputs = _slice_inputs(valid, batch, lengths)
         expected, found = _run_torch(model, inputs), run(inputs)
-        checks.append(Check(f"parity b={batch} L={lengths} max_abs", _max_abs(expected, found), thresholds.max_abs, False))
+        checks.append(Check(f"parity b={batch} L={lengths} max_abs", _max_abs(expected, found),
+                            thresholds.max_abs, False))
         by_lengths.setdefault(lengths, []).append((expected, found))
     for lengths, pairs in by_lengths.items():  # SQNR of one score is a relative error: pool the batches
         expected, found = (np.concatenate(side) for side in zip(*pairs))

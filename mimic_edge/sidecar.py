@@ -129,7 +129,8 @@ def _cuda_device() -> tuple[str, int, int]:
         try:
             from cuda import cudart  # older cuda-python
         except ImportError:
-            raise ConfigError("checking a TensorRT engine needs the CUDA Python bindings: pip install cuda-python") from None
+            raise ConfigError("checking a TensorRT engine needs the CUDA Python bindings: "
+                              "pip install cuda-python") from None
     err, props = cudart.cudaGetDeviceProperties(0)
     if getattr(err, "value", err) != 0:
         raise ConfigError(f"no CUDA device to run a TensorRT engine on ({err})")

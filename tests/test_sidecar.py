@@ -19,7 +19,8 @@ def engine(tmp_path):
     path.write_bytes(b"serialized engine bytes")
     write_sidecar(path, **BUILT_ON, precision="int8",
                   profile={"batch": [1, 1, 64], "seq": {"text": [1, 50, 100]}}, model="mimic", preset="mosi",
-                  config_digest="0123456789abcdef", dims={"text": 300, "audio": 74, "vision": 47}, onnx_sha256="ab" * 32)
+                  config_digest="0123456789abcdef", dims={"text": 300, "audio": 74, "vision": 47},
+                  onnx_sha256="ab" * 32)
     return path
 
 

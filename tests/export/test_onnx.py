@@ -106,3 +106,50 @@ def test_exports_in_eval_mode():
 def test_opset_outside_supported_range(exports, opset):
     with pytest.raises(ConfigError, match=rf"opset {opset} is outside \[17, 20\]"):
         to_onnx(exports.model("mimic"), opset)
+
+
+def run_graph(model: onnx.ModelProto, feeds: dict) -> list:
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def make_graph(nodes, initializers, inputs, outputs="y"):
+    from onnx import helper, numpy_helper
+
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in inputs],
+        [helper.make_tensor_value_info(outputs, onnx.TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in initializers.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("inner, outer", [([1], [1]), ([1], [3]), ([0, 2], [1]), ([2], [0, 4]), ([1], [-1])])
+def test_lean_merges_chained_unsqueezes_exactly(inner, outer):
+    from onnx import helper
+
+    from mimic_edge.export.onnx import lean
+
+    nodes = [helper.make_node("Unsqueeze", ["x", "a"], ["u"]), helper.make_node("Unsqueeze", ["u", "b"], ["y"])]
+    model = make_graph(nodes, {"a": np.array(inner, np.int64), "b": np.array(outer, np.int64)}, ["x"])
+    x = np.random.default_rng(0).standard_normal((2, 3), dtype=np.float32)
+    expected = run_graph(model, {"x": x})[0]
+    leaned = lean(model)
+    assert len(leaned.graph.node) == (1 if min(inner + outer) >= 0 else 2)  # negative axes: left alone
+    np.testing.assert_array_equal(run_graph(leaned, {"x": x})[0], expected)
+
+
+def test_lean_bypasses_stack_then_index_and_times_one():
+    from onnx import helper
+
+    from mimic_edge.export.onnx import lean
+
+    nodes = [helper.make_node("Unsqueeze", [m, "ax"], [f"{m}1"]) for m in "abc"]
+    nodes += [helper.make_node("Concat", ["a1", "b1", "c1"], ["stack"], axis=1),
+              helper.make_node("Gather", ["stack", "i"], ["picked"], axis=1),
+              helper.make_node("Mul", ["picked", "one"], ["y"])]
+    model = make_graph(nodes, {"ax": np.array([1], np.int64), "i": np.array(2, np.int64), "one": np.float32(1)},
+                       ["a", "b", "c"])
+    rng = np.random.default_rng(0)
+    feeds = {m: rng.standard_normal((2, 4), dtype=np.float32) for m in "abc"}
+    leaned = lean(model)
+    assert [n.op_type for n in leaned.graph.node] == ["Mul"] and leaned.graph.node[0].input[0] == "c"
+    np.testing.assert_array_equal(run_graph(leaned, feeds)[0], feeds["c"])
