@@ -23,7 +23,7 @@ def random_inputs(config, batch, seq_lens=(50, 50, 50), seed=0):
     return [torch.randn(batch, L, config.dims[m], generator=gen) for m, L in zip(MODALITIES, seq_lens)]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_inputs():
     return random_inputs
 

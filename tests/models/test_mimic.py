@@ -37,12 +37,10 @@ def direct_pooled_outer(x):
 
 
 @pytest.fixture(scope="module")
-def reps_and_model():
-    from conftest import random_inputs
-
+def reps_and_model(make_inputs):
     torch.manual_seed(0)
     model = build_model("mimic").eval()
-    inputs = random_inputs(model.config, 6, (20, 15, 10))
+    inputs = make_inputs(model.config, 6, (20, 15, 10))
     with torch.no_grad():
         return model.representations(*inputs), model, inputs
 
