@@ -106,17 +106,19 @@ def setup_triton(model, inputs, ctx: Context) -> Runner:
 def exported(model, ctx: Context, precision: str, engine: bool = False):
     """The validated artifact of `model` at `precision` (mimic_edge.export), cached by weights.
 
-    The model is saved as a checkpoint first, so the artifact holds exactly these weights.
+    The model is saved as a checkpoint first, so the artifact holds exactly these weights. The
+    cache is keyed by the weights and the mimic-edge version: delete it after changing the code.
     """
     import hashlib
 
+    from mimic_edge import __version__
     from mimic_edge.checkpoint import save_checkpoint
     from mimic_edge.export import ExportConfig, export
 
     digest = hashlib.sha256()
     for key, tensor in model.state_dict().items():
         digest.update(key.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
-    folder = ctx.cache_dir / f"{ctx.model_name}-{ctx.preset}-{digest.hexdigest()[:12]}"
+    folder = ctx.cache_dir / f"{ctx.model_name}-{ctx.preset}-{digest.hexdigest()[:12]}-v{__version__}"
     onnx_path = folder / f"model.{precision}.onnx"
     engine_path = onnx_path.with_suffix(".engine")
     if not onnx_path.is_file() or (engine and not engine_path.is_file()):
@@ -390,9 +392,16 @@ def _cell(key: str, value) -> str:
 
 
 def to_markdown(rows: list[dict], columns=COLUMNS) -> str:
+    """Measured rows as a table; skipped backends once each below it, with their reasons."""
+    columns = [(k, t) for k, t in columns if k != "status"]
     lines = ["| " + " | ".join(title for _, title in columns) + " |",
              "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(_cell(key, row.get(key)) for key, _ in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(key, row.get(key)) for key, _ in columns) + " |"
+              for row in rows if row["status"] == "ok"]
+    skipped = dict.fromkeys((r["backend"], r["model"], r["status"]) for r in rows if r["status"] != "ok")
+    if skipped:
+        lines += ["", "Not measured on this machine:"]
+        lines += [f"- {backend} ({model}): {status}" for backend, model, status in skipped]
     return "\n".join(lines)
 
 

@@ -65,6 +65,8 @@ def test_cli_writes_json_csv_and_png(tmp_path, capsys):
                  "--json", str(paths["json"]), "--csv", str(paths["csv"]), "--plot", str(paths["png"])]) == 0
     table = capsys.readouterr().out
     assert "| mimic | mosi-bert | eager | fp32 | cpu | 1 | 425,377 |" in table
+    assert table.count("- triton (mimic): skipped: needs a CUDA GPU") == 1  # once, not per batch size
+    assert "| mimic | mosi-bert | triton |" not in table
     data = json.loads(paths["json"].read_text())
     assert {"cpu", "torch", "date"} <= data["machine"].keys()
     assert len(data["rows"]) == 8 and all(ROW_KEYS <= r.keys() for r in data["rows"])
