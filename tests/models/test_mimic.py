@@ -147,19 +147,3 @@ def test_contrastive_loss_is_low_for_aligned_modalities():
     aligned = contrastive_loss(z.expand(8, 3, 64), 0.1)
     shuffled = contrastive_loss(torch.randn(8, 3, 64), 0.1)
     assert aligned < 0.1 < shuffled
-
-
-def test_overfits_a_tiny_batch(make_inputs):
-    torch.manual_seed(0)
-    model = build_model("mimic", dropout=0.0)
-    inputs = make_inputs(model.config, 8, (10, 10, 10))
-    target = torch.linspace(-3, 3, 8)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    first = None
-    for _ in range(200):
-        loss, parts = model.loss(*inputs, target)
-        first = first if first is not None else parts["task"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert parts["task"] < first / 50, (first, parts)

@@ -66,20 +66,3 @@ def test_cmd_is_zero_for_equal_and_grows_with_shift():
     m1, m2 = x.mean(0), (x + 1).mean(0)
     torch.testing.assert_close(cmd(x, x + 1, 5), (m1 - m2).norm())  # a shift moves only the mean
     assert cmd(x, 2 * x, 5) > 0
-
-
-def test_overfits_a_tiny_batch(make_inputs):
-    torch.manual_seed(0)
-    model = build_model("misa", "mosi-bert", dropout=0.0)
-    inputs = make_inputs(model.config, 8, (5, 5, 5))
-    target = torch.linspace(-3, 3, 8)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    first = None
-    for _ in range(80):
-        loss, parts = model.loss(*inputs, target)
-        first = first if first is not None else parts["task"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert parts["task"] < first / 50, (first, parts)
-    assert set(parts) == {"loss", "task", "diff", "cmd", "recon"}
