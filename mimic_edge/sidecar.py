@@ -122,15 +122,20 @@ def current_environment() -> dict:
     return {"tensorrt_version": tensorrt.__version__, "gpu_name": name, "compute_capability": f"{major}.{minor}"}
 
 
-def _cuda_device() -> tuple[str, int, int]:
+def cuda_runtime():
+    """cuda-python's runtime module, under its >= 12.6 name or the older one."""
     try:
-        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
+        from cuda.bindings import runtime  # cuda-python >= 12.6
     except ImportError:
         try:
-            from cuda import cudart  # older cuda-python
+            from cuda import cudart as runtime  # older cuda-python
         except ImportError:
-            raise ConfigError("checking a TensorRT engine needs the CUDA Python bindings: "
-                              "pip install cuda-python") from None
+            raise ConfigError("TensorRT engines need the CUDA Python bindings: pip install cuda-python") from None
+    return runtime
+
+
+def _cuda_device() -> tuple[str, int, int]:
+    cudart = cuda_runtime()
     err, props = cudart.cudaGetDeviceProperties(0)
     if getattr(err, "value", err) != 0:
         raise ConfigError(f"no CUDA device to run a TensorRT engine on ({err})")

@@ -16,21 +16,9 @@ import numpy as np
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactError, ConfigError
 from mimic_edge.runtime.inputs import prepare_inputs
-from mimic_edge.sidecar import check_sidecar
+from mimic_edge.sidecar import check_sidecar, cuda_runtime
 
 OUTPUT = "score"
-
-
-def _cudart():
-    try:
-        from cuda.bindings import runtime  # cuda-python >= 12.6
-    except ImportError:
-        try:
-            from cuda import cudart as runtime  # older cuda-python
-        except ImportError:
-            raise ConfigError("running a TensorRT engine needs the CUDA Python bindings: "
-                              "pip install cuda-python") from None
-    return runtime
 
 
 def _cuda_call(result):
@@ -59,7 +47,7 @@ class TensorRTPredictor:
             import tensorrt as trt
         except ImportError:
             raise ConfigError("running a TensorRT engine needs TensorRT: pip install 'mimic-edge[tensorrt]'") from None
-        self._cudart = _cudart()
+        self._cudart = cuda_runtime()
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
         self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:
