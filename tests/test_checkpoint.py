@@ -50,24 +50,19 @@ def test_corrupt_json(tmp_path):
         load_checkpoint(tmp_path / "m")
 
 
-def test_weights_of_another_preset_are_refused(tmp_path):
-    save_checkpoint(build_model("mimic", "mosi-bert"), tmp_path / "bert")
-    save_checkpoint(build_model("mimic", "mosi"), tmp_path / "glove")
-    _, bert_meta = checkpoint_paths(tmp_path / "bert")
-    _, glove_meta = checkpoint_paths(tmp_path / "glove")
-    bert_meta.write_text(glove_meta.read_text())  # config says mosi, weights are mosi-bert
-    with pytest.raises(CheckpointError, match=r"shape \(128, 768\), expected \(128, 300\)"):
-        load_checkpoint(tmp_path / "bert")
-
-
-def test_weights_of_another_model_are_refused(tmp_path):
-    save_checkpoint(build_model("misa", "mosi-bert"), tmp_path / "misa")
-    save_checkpoint(build_model("mimic", "mosi-bert"), tmp_path / "mimic")
-    _, misa_meta = checkpoint_paths(tmp_path / "misa")
-    _, mimic_meta = checkpoint_paths(tmp_path / "mimic")
-    misa_meta.write_text(mimic_meta.read_text())
-    with pytest.raises(CheckpointError, match="do not match the mimic config"):
-        load_checkpoint(tmp_path / "misa")
+@pytest.mark.parametrize("weights_of, config_of, message", [
+    (("mimic", "mosi-bert"), ("mimic", "mosi"), r"shape \(128, 768\), expected \(128, 300\)"),
+    (("misa", "mosi-bert"), ("mimic", "mosi-bert"), "do not match the mimic config"),
+])
+def test_weights_that_do_not_fit_the_config_are_refused(tmp_path, weights_of, config_of, message):
+    """Weights saved for one model/preset, with the JSON config of another."""
+    save_checkpoint(build_model(*weights_of), tmp_path / "weights")
+    save_checkpoint(build_model(*config_of), tmp_path / "config")
+    _, weights_meta = checkpoint_paths(tmp_path / "weights")
+    _, config_meta = checkpoint_paths(tmp_path / "config")
+    weights_meta.write_text(config_meta.read_text())
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(tmp_path / "weights")
 
 
 def test_unknown_config_field_is_refused(tmp_path):

@@ -1,5 +1,4 @@
 """mimic_edge.runtime.load: every artifact kind against the PyTorch model, one contract for all."""
-import threading
 
 import numpy as np
 import pytest
@@ -79,25 +78,10 @@ def test_torch_and_numpy_inputs_agree(artifacts, samples, kind):
 
 
 @pytest.mark.parametrize("kind", ["checkpoint", "fp32", "int8"])
-def test_threads_give_serial_results(artifacts, samples, kind):
+def test_threads_give_serial_results(artifacts, samples, kind, threads_match_serial):
     predictor = load(artifact_path(artifacts, kind))
-    jobs = [{m: samples[m][i:i + 1 + i % 3] for m in MODALITIES} for i in range(16)]  # batch 1-3
-    serial = [predictor.predict(*(job[m] for m in MODALITIES)) for job in jobs]
-    results = [None] * len(jobs)
-    start = threading.Barrier(8)
-
-    def worker(k):
-        start.wait()
-        for i in range(k, len(jobs), 8):
-            results[i] = predictor.predict(*(jobs[i][m] for m in MODALITIES))
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for i, (got, want) in enumerate(zip(results, serial)):
-        np.testing.assert_array_equal(got, want, err_msg=f"job {i}")
+    jobs = [[samples[m][i:i + 1 + i % 3] for m in MODALITIES] for i in range(16)]  # batch 1-3
+    threads_match_serial(predictor, jobs, n_threads=8)
 
 
 def test_checkpoint_by_any_of_its_names(artifacts):

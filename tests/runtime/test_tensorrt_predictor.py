@@ -1,7 +1,6 @@
 """TensorRT engines: the sidecar is checked before TensorRT sees the engine; on a machine with
 TensorRT and a GPU, the round trip against PyTorch and the profile's ranges."""
 import os
-import threading
 
 import numpy as np
 import pytest
@@ -81,22 +80,9 @@ def test_engine_profile_ranges(engine):
 
 
 @pytest.mark.tensorrt
-def test_engine_threads_give_serial_results(engine):
+def test_engine_threads_give_serial_results(engine, threads_match_serial):
     predictor = load(engine)
     rng = np.random.default_rng(0)
     jobs = [[rng.standard_normal((1 + i % 4, 20 + i, d), dtype=np.float32) for d in predictor.dims.values()]
             for i in range(16)]
-    serial = [predictor.predict(*job) for job in jobs]
-    results = [None] * len(jobs)
-
-    def worker(k):
-        for i in range(k, len(jobs), 4):
-            results[i] = predictor.predict(*jobs[i])
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for i, (got, want) in enumerate(zip(results, serial)):
-        np.testing.assert_array_equal(got, want, err_msg=f"job {i}")
+    threads_match_serial(predictor, jobs, n_threads=4)
