@@ -11,6 +11,7 @@ process over set-up and runs on CPU (Linux), the peak of torch's CUDA allocator 
 """
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import time
@@ -53,7 +54,7 @@ class Context:
     preset: str
     device: str
     threads: int | None
-    cache_dir: Path
+    artifact_dir: Path  # this model's exported artifacts (see `artifact_dir`)
     seed: int
 
 
@@ -103,22 +104,28 @@ def setup_triton(model, inputs, ctx: Context) -> Runner:
     return _torch_runner(fused, inputs, ctx.device)
 
 
-def exported(model, ctx: Context, precision: str, engine: bool = False):
-    """The validated artifact of `model` at `precision` (mimic_edge.export), cached by weights.
-
-    The model is saved as a checkpoint first, so the artifact holds exactly these weights. The
-    cache is keyed by the weights and the mimic-edge version: delete it after changing the code.
-    """
+def artifact_dir(model, name: str, preset: str, cache_dir: str | Path) -> Path:
+    """Cache folder of a model's artifacts, keyed by its weights and the mimic-edge version
+    (delete the cache after changing the export code)."""
     import hashlib
 
     from mimic_edge import __version__
-    from mimic_edge.checkpoint import save_checkpoint
-    from mimic_edge.export import ExportConfig, export
 
     digest = hashlib.sha256()
     for key, tensor in model.state_dict().items():
         digest.update(key.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
-    folder = ctx.cache_dir / f"{ctx.model_name}-{ctx.preset}-{digest.hexdigest()[:12]}-v{__version__}"
+    return Path(cache_dir) / f"{name}-{preset}-{digest.hexdigest()[:12]}-v{__version__}"
+
+
+def exported(model, ctx: Context, precision: str, engine: bool = False):
+    """The validated artifact of `model` at `precision` (mimic_edge.export), made once per cache.
+
+    The model is saved as a checkpoint first, so the artifact holds exactly these weights.
+    """
+    from mimic_edge.checkpoint import save_checkpoint
+    from mimic_edge.export import ExportConfig, export
+
+    folder = ctx.artifact_dir
     onnx_path = folder / f"model.{precision}.onnx"
     engine_path = onnx_path.with_suffix(".engine")
     if not onnx_path.is_file() or (engine and not engine_path.is_file()):
@@ -289,9 +296,11 @@ def check_config(cfg: BenchConfig) -> None:
         raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
 
 
-def bench_row(model, name: str, preset: str, backend: str, batch: int, seq_len: int, cfg: BenchConfig,
+def bench_row(name: str, preset: str, backend: str, batch: int, seq_len: int, cfg: BenchConfig,
               device: str, static: dict) -> dict:
-    """Set up one backend for one batch size and time it; `static` holds params and FLOPs per sample."""
+    """Set up one backend for one batch size and time it; `static`: the model, its params,
+    FLOPs per sample and artifact folder."""
+    model = static["model"]
     precision, setup = BACKENDS[backend]
     row = dict(model=name, preset=preset, backend=backend, precision=precision, device=device,
                batch_size=batch, seq_len=seq_len, threads=cfg.threads or torch.get_num_threads(),
@@ -299,7 +308,7 @@ def bench_row(model, name: str, preset: str, backend: str, batch: int, seq_len: 
                **{f"flops_{part}_per_sample": static["flops"][part] for part in ("encoders", "fusion", "head")},
                p50_ms=None, p99_ms=None,
                throughput=None, peak_mem_mb=None, artifact_bytes=None, note="")
-    ctx = Context(name, preset, device, cfg.threads, Path(cfg.cache_dir), cfg.seed)
+    ctx = Context(name, preset, device, cfg.threads, static["artifact_dir"], cfg.seed)
     inputs = example_inputs(model.config, batch, seq_len, cfg.seed)
     try:
         with PeakMemory(device) as memory:
@@ -332,16 +341,18 @@ def run_bench(cfg: BenchConfig, progress: bool = False) -> list[dict]:
             torch.manual_seed(cfg.seed)
             model = build_model(name, preset).eval()
             flops = flops_breakdown(model, *example_inputs(model.config, 1, seq_len, cfg.seed))
-            static[(preset, name)] = {"model": model, "params": model.num_params(), "flops": flops}
+            static[(preset, name)] = {"model": model, "params": model.num_params(), "flops": flops,
+                                      "artifact_dir": artifact_dir(model, name, preset, cfg.cache_dir)}
         s = static[(preset, name)]
-        rows.append(bench_row(s["model"], name, preset, backend, batch, seq_len, cfg, device, s))
+        rows.append(bench_row(name, preset, backend, batch, seq_len, cfg, device, s))
     return rows
 
 
 def machine_info(device: str = "cpu") -> dict:
     info = {
         "cpu": _cpu_name(),
-        "cpu_count": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),

@@ -74,3 +74,16 @@ def test_cli_writes_json_csv_and_png(tmp_path, capsys):
     with open(paths["csv"]) as f:
         assert [r["backend"] for r in csv.DictReader(f)] == [r["backend"] for r in data["rows"]]
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_onnx_runtime_backend_exports_once_and_reuses_the_artifact(tmp_path):
+    cfg = BenchConfig(models=("mimic",), backends=("ort-fp32",), batch_sizes=(1, 2), cache_dir=str(tmp_path), **TINY)
+    rows = run_bench(cfg)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    (folder,) = tmp_path.iterdir()
+    artifact = folder / "model.fp32.onnx"
+    assert rows[0]["artifact_bytes"] == artifact.stat().st_size
+    assert (folder / "model.fp32.validation.json").is_file()
+    written = artifact.stat().st_mtime_ns
+    run_bench(cfg)  # same weights: the cached artifact is reused, not exported again
+    assert artifact.stat().st_mtime_ns == written and list(tmp_path.iterdir()) == [folder]

@@ -56,7 +56,7 @@ def run(args) -> int:
                       iters=args.iters, threads=args.threads, device=args.device, cache_dir=args.cache_dir)
     rows = run_bench(cfg, progress=sys.stderr.isatty())
     info = machine_info(resolve_device(args.device))
-    print(f"machine: {info['cpu']}, {info['cpu_count']} threads" + (f", {info['gpu']}" if "gpu" in info else "")
+    print(f"machine: {info['cpu']}, {info['cpu_count']} CPUs, {info['threads']} threads" + (f", {info['gpu']}" if "gpu" in info else "")
           + f"; torch {info['torch']}, onnxruntime {info.get('onnxruntime', '–')}; {info['date']}")
     print("FLOPs: multiply-add = 2, matmul-like ops incl. LSTM gates and attention (mimic_edge.flops)\n")
     if efficiency:
