@@ -1,267 +1,31 @@
 """Export a model to a validated ONNX artifact and, on a GPU machine, a TensorRT engine
 (DESIGN §6). `mimic-edge export` is a thin shell over `export(ExportConfig(...))`.
 
-Steps, each in its own module:
-  onnx.py       PyTorch → lean FP32 ONNX (eval mode, dynamic batch and sequence axes)
-  precision.py  FP32 → FP16 / INT8 (calibrated Q/DQ), a registry by precision
+Modules, in the order the pipeline uses them:
+  formats.py    the registry: one entry per precision and target (thresholds, TensorRT flags)
+  config.py     ExportConfig and its checks (light: what the CLI needs)
+  pipeline.py   export(): the steps below, then the files (see its doc for the layout)
+  onnx.py       PyTorch → lean FP32 ONNX (onnxslim plus this model's own rewrites)
+  precision.py  FP32 → FP16 / INT8 (calibrated Q/DQ), one converter per registry entry
   checker.py    TensorRT's parser rules; any finding stops the export
   validate.py   the artifact against PyTorch: parity, SQNR, task metrics; JSON report
   tensorrt.py   engine build (TensorRT 10.x flags / 11.x strong typing), profile, timing cache;
                 the engine's sidecar is written by mimic_edge.sidecar
 
-Files in `out` for model name N (`<model>-<preset>`, or the checkpoint's name) and precision P:
-  N.P.onnx                  the artifact, written only when every validation check passed
-  N.P.validation.json       the validation report (written pass or fail)
-  N.P.engine, N.P.engine.json (sidecar), N.P.engine.validation.json, N.P.timing-cache
-                            with `engine=True` on a machine with TensorRT and a CUDA GPU; the
-                            engine is validated like the artifact, within its profile
+Importing this package is light: `export` and `ExportResult` load the pipeline (torch, onnx)
+on first access.
 """
-from __future__ import annotations
-
-import hashlib
-import json
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
-
-from mimic_edge.config import MODALITIES
-
-DEFAULT_CALIB_SAMPLES = 256  # min/max calibration: a few hundred samples settle every range
-DEFAULT_VALID_SAMPLES = 229  # CMU-MOSI's validation split size
-PRECISION_NAMES = ("fp32", "fp16", "int8")
+from mimic_edge.export.config import DEFAULT_CALIB_SAMPLES, DEFAULT_VALID_SAMPLES, ExportConfig
+from mimic_edge.export.formats import PRECISION_NAMES, PRECISIONS, Precision, get_precision
 
 
-@dataclass(frozen=True)
-class ExportConfig:
-    model: str = "mimic"  # "mimic" | "misa"; must match the checkpoint's when one is given
-    precision: str = "fp32"  # "fp32" | "fp16" | "int8"
-    checkpoint: str | None = None  # None: freshly initialised weights (seeded), for trying the pipeline
-    preset: str | None = None  # None: the checkpoint's, else "mosi"
-    calib_data: str = "synthetic"  # "synthetic" or an MMSA .pkl / .npz file (train split: calibration)
-    calib_samples: int = DEFAULT_CALIB_SAMPLES
-    valid_samples: int = DEFAULT_VALID_SAMPLES  # validation split samples used (all when fewer)
-    batch: str = "1:1:64"  # TensorRT profile MIN:OPT:MAX
-    seq: str | None = None  # TensorRT profile MIN:OPT:MAX for every modality; None: 1:L:2L
-    opset: int = 17
-    engine: bool = False  # also build a TensorRT engine (needs tensorrt and a CUDA GPU)
-    out: str = "artifacts"
-    seed: int = 0  # fresh weights and the synthetic data
+def __getattr__(name: str):
+    if name in ("export", "ExportResult"):
+        from mimic_edge.export import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@dataclass
-class ExportResult:
-    onnx_path: Path
-    report_path: Path
-    report: dict
-    fresh_weights: bool
-    engine_path: Path | None = None
-    sidecar_path: Path | None = None
-    engine_skipped: str | None = None  # why no engine was built although one was asked for
-    seconds: float = 0.0
-
-
-def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
-    """Export, check, validate and write the artifact (and the engine); see the module doc."""
-    from mimic_edge.errors import ConfigError
-    from mimic_edge.export.checker import require_tensorrt_compatible
-    from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
-    from mimic_edge.export.precision import convert
-    from mimic_edge.export.tensorrt import default_seq, make_profile
-    from mimic_edge.export.validate import raise_if_failed, validate
-    from mimic_edge.io import atomic_write_bytes, atomic_write_json
-
-    start = time.perf_counter()
-    _check_options(config)
-    check_opset(config.opset)
-    model, fresh = _load_model(config, log)
-    preset = model.config.preset
-    # The profile is checked before the export, so a bad --batch/--seq fails in a second.
-    profile = make_profile(config.batch, config.seq or default_seq(_seq_len(preset)))
-    calib, valid = _load_data(config, model.config, log)
-    data_len = valid[MODALITIES[0]].shape[1]
-    if config.engine and profile.seq[MODALITIES[0]].min > data_len:
-        raise ConfigError(f"--seq min {profile.seq[MODALITIES[0]].min} exceeds the validation data's length "
-                          f"{data_len}: expected min ≤ {data_len}, so that the engine can be validated")
-
-    name = _artifact_name(config, preset)
-    out = Path(config.out)
-    onnx_path = out / f"{name}.{config.precision}.onnx"
-    report_path = out / f"{name}.{config.precision}.validation.json"
-
-    fp32 = to_onnx(model, config.opset)
-    artifact = convert(fp32, config.precision, calib)
-    stamp(artifact, {"weights": _weights_id(config), "config": json.dumps(model.config.to_dict(), sort_keys=True)})
-    require_tensorrt_compatible(artifact, onnx_path.name)
-    data = to_bytes(artifact)
-
-    log(f"validating {onnx_path.name} against PyTorch ({len(valid['regression_labels'])} samples):")
-    report = validate(data, config.precision, model, valid, log)
-    report.update(artifact=onnx_path.name, artifact_sha256=hashlib.sha256(data).hexdigest(),
-                  artifact_bytes=len(data), model=config.model, preset=preset,
-                  config_digest=model.config.digest(), weights=_weights_id(config),
-                  calibration={"data": config.calib_data, "samples": len(calib[MODALITIES[0]])} if calib else None)
-    atomic_write_json(report_path, report)
-    if not report["passed"]:
-        onnx_path.unlink(missing_ok=True)  # an older artifact under this name would now be a lie
-        raise_if_failed(report, onnx_path.name, report_path)
-    atomic_write_bytes(onnx_path, data)
-    log(f"wrote {onnx_path} ({len(data) / 1e6:.2f} MB) and {report_path.name}")
-
-    result = ExportResult(onnx_path, report_path, report, fresh)
-    if config.engine:
-        _engine(config, result, data, profile, model, valid, log)
-    result.seconds = time.perf_counter() - start
-    return result
-
-
-def _artifact_name(config: ExportConfig, preset: str) -> str:
-    """The checkpoint's name (runs/best.safetensors → best), else <model>-<preset>."""
-    if config.checkpoint is None:
-        return f"{config.model}-{preset}"
-    from mimic_edge.checkpoint import checkpoint_paths
-
-    return checkpoint_paths(config.checkpoint)[0].stem
-
-
-def _check_options(config: ExportConfig) -> None:
-    from mimic_edge.errors import ConfigError
-
-    if config.model not in ("mimic", "misa"):
-        raise ConfigError(f"unknown model {config.model!r}: expected mimic or misa")
-    if config.precision not in PRECISION_NAMES:
-        raise ConfigError(f"unknown precision {config.precision!r}: expected one of {', '.join(PRECISION_NAMES)}")
-    for field in ("calib_samples", "valid_samples"):
-        value = getattr(config, field)
-        if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{field} must be a positive integer, found {value!r}")
-
-
-def _load_model(config: ExportConfig, log):
-    """The checkpoint's model (its preset must agree with `config.preset`), or seeded fresh weights."""
-    import torch
-
-    from mimic_edge.checkpoint import load_checkpoint, read_checkpoint_meta
-    from mimic_edge.config import DEFAULT_PRESET
-    from mimic_edge.errors import ConfigError
-    from mimic_edge.models import build_model
-
-    if config.checkpoint is None:
-        torch.manual_seed(config.seed)
-        preset = config.preset or DEFAULT_PRESET
-        log(f"no checkpoint: exporting freshly initialised {config.model} weights (seed {config.seed}, preset "
-            f"{preset}): fine for trying the pipeline, meaningless as a model")
-        return build_model(config.model, preset).eval(), True
-    meta = read_checkpoint_meta(config.checkpoint)
-    if meta["model"] != config.model:
-        raise ConfigError(f"--model {config.model} but {config.checkpoint} holds a {meta['model']} checkpoint")
-    model = load_checkpoint(config.checkpoint)
-    if config.preset is not None and config.preset != model.config.preset:
-        raise ConfigError(f"--preset {config.preset} but {config.checkpoint} was trained on preset "
-                          f"{model.config.preset!r}: leave --preset out to use the checkpoint's")
-    return model, False
-
-
-def _seq_len(preset: str) -> int:
-    from mimic_edge.config import get_preset
-
-    return get_preset(preset).seq_len
-
-
-def _load_data(config: ExportConfig, model_config, log):
-    """(calibration inputs or None, validation split), checked against the model's dims."""
-    from mimic_edge.data import check_split, load_dataset
-    from mimic_edge.errors import DataError
-    from mimic_edge.export.precision import needs_calibration
-
-    calibrate = needs_calibration(config.precision)
-    preset = model_config.preset
-    # Same sizes for every precision: the synthetic validation split must not depend on it.
-    sizes = (config.calib_samples, config.valid_samples, 1)
-    dataset = load_dataset(config.calib_data, preset, n=sizes, seed=config.seed)
-    if "valid" not in dataset:
-        raise DataError(f"{config.calib_data}: expected a 'valid' split for validation, found {sorted(dataset)}")
-    valid = {k: v[:config.valid_samples] for k, v in dataset["valid"].items()}
-    check_split(valid, model_config.dims, f"{config.calib_data} valid")
-    calib = None
-    if calibrate:
-        if "train" not in dataset:
-            raise DataError(f"{config.calib_data}: expected a 'train' split for calibration, found {sorted(dataset)}")
-        calib = {m: dataset["train"][m][:config.calib_samples] for m in MODALITIES}
-        check_split({**calib, "regression_labels": dataset["train"]["regression_labels"][:config.calib_samples]},
-                    model_config.dims, f"{config.calib_data} train")
-        log(f"calibrating on {len(calib[MODALITIES[0]])} samples of {config.calib_data} (train split)")
-    return calib, valid
-
-
-def _weights_id(config: ExportConfig) -> str:
-    """What the weights are, without machine paths (artifacts must be byte-identical anywhere)."""
-    if config.checkpoint is None:
-        return f"fresh (seed {config.seed})"
-    from mimic_edge.checkpoint import checkpoint_paths
-    from mimic_edge.sidecar import file_sha256
-
-    return f"sha256:{file_sha256(checkpoint_paths(config.checkpoint)[0])}"
-
-
-def _engine(config: ExportConfig, result: ExportResult, data: bytes, profile, model, valid, log) -> None:
-    """Build the engine and its sidecar in a staging folder beside the artifact, validate the
-    engine like the artifact (within the profile's ranges), then move both under their final
-    names; a failing engine is reported like a failing artifact and not written."""
-    import os
-    import shutil
-    import tempfile
-
-    from mimic_edge.export.tensorrt import unavailable_reason
-    from mimic_edge.export.validate import raise_if_failed
-    from mimic_edge.io import atomic_write_json
-    from mimic_edge.sidecar import sidecar_path
-
-    reason = unavailable_reason()
-    if reason:
-        result.engine_skipped = reason
-        log(f"no TensorRT engine: {reason}")
-        return
-    stem = result.onnx_path.name.removesuffix(".onnx")
-    engine_path = result.onnx_path.with_name(f"{stem}.engine")
-    report_path = result.onnx_path.with_name(f"{stem}.engine.validation.json")
-    staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=result.onnx_path.parent))
-    try:
-        staged = staging / engine_path.name
-        report = _build_and_validate_engine(config, result, data, profile, model, valid, staged, log)
-        atomic_write_json(report_path, report)
-        if not report["passed"]:
-            engine_path.unlink(missing_ok=True)  # an older engine under this name would now be a lie
-            sidecar_path(engine_path).unlink(missing_ok=True)
-            raise_if_failed(report, engine_path.name, report_path)
-        os.replace(staged, engine_path)  # the sidecar records the engine's hash: a crash between
-        os.replace(sidecar_path(staged), sidecar_path(engine_path))  # the two renames is detected
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    result.engine_path, result.sidecar_path = engine_path, sidecar_path(engine_path)
-    log(f"wrote {engine_path}, {result.sidecar_path.name} and {report_path.name}")
-
-
-def _build_and_validate_engine(config, result, data, profile, model, valid, staged: Path, log) -> dict:
-    from mimic_edge.config import model_name
-    from mimic_edge.export.tensorrt import build_engine
-    from mimic_edge.export.validate import Limits, validate_runner
-    from mimic_edge.runtime import load
-    from mimic_edge.sidecar import write_sidecar
-
-    stem = result.onnx_path.name.removesuffix(".onnx")
-    built = build_engine(data, staged, config.precision, profile, model.config.dims,
-                         result.onnx_path.with_name(f"{stem}.timing-cache"))
-    write_sidecar(
-        staged, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
-        compute_capability=built.compute_capability, precision=config.precision, profile=profile.to_dict(),
-        model=model_name(model.config), preset=model.config.preset, config_digest=model.config.digest(),
-        dims=model.config.dims, onnx_sha256=result.report["artifact_sha256"])
-    log(f"validating {staged.name} (TensorRT {built.tensorrt_version}, {built.gpu_name}) against PyTorch:")
-    predictor = load(staged)
-    seq = profile.seq[MODALITIES[0]]
-    report = validate_runner(lambda x: predictor.predict(x["text"], x["audio"], x["vision"]), config.precision,
-                             model, valid, log, Limits(profile.batch.max, (seq.min, seq.max)))
-    report.update(artifact=staged.name, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
-                  profile=profile.to_dict(), onnx_sha256=result.report["artifact_sha256"])
-    return report
+__all__ = ["DEFAULT_CALIB_SAMPLES", "DEFAULT_VALID_SAMPLES", "ExportConfig", "ExportResult", "PRECISIONS",
+           "PRECISION_NAMES", "Precision", "export", "get_precision"]

@@ -1,4 +1,5 @@
-"""Precision conversions of the FP32 graph (DESIGN §6): a registry, one function per precision.
+"""Precision conversions of the FP32 graph (DESIGN §6): one function per entry of the registry
+(mimic_edge.export.formats), which names it.
 
 Each converter takes the FP32 `onnx.ModelProto` and the calibration inputs
 ({"text": (N, Lt, dt), ...} float32, used by INT8 only) and returns a new graph whose
@@ -27,6 +28,7 @@ import onnx
 
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ConfigError
+from mimic_edge.export.formats import get_precision
 from mimic_edge.export.onnx import lean, stamp
 
 Calibration = Mapping[str, np.ndarray]
@@ -47,7 +49,7 @@ def to_fp16(model: onnx.ModelProto, calibration: Calibration | None = None) -> o
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     converted = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
-    return stamp(lean(converted), {"precision": "fp16"})
+    return lean(converted)
 
 
 def to_int8(model: onnx.ModelProto, calibration: Calibration | None = None) -> onnx.ModelProto:
@@ -70,7 +72,7 @@ def to_int8(model: onnx.ModelProto, calibration: Calibration | None = None) -> o
             },
         )
         quantized = onnx.load(out)
-    return stamp(lean(quantized), {"precision": "int8"})
+    return lean(quantized)
 
 
 @contextlib.contextmanager
@@ -112,14 +114,9 @@ def _crop(x: np.ndarray, fraction: float) -> np.ndarray:
 
 
 Converter = Callable[[onnx.ModelProto, "Calibration | None"], onnx.ModelProto]
-PRECISIONS: dict[str, Converter] = {"fp32": to_fp32, "fp16": to_fp16, "int8": to_int8}
-
-
-def needs_calibration(precision: str) -> bool:
-    return precision == "int8"
 
 
 def convert(model: onnx.ModelProto, precision: str, calibration: Calibration | None = None) -> onnx.ModelProto:
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-    return PRECISIONS[precision](model, calibration)
+    """The FP32 graph at `precision` (a key of mimic_edge.export.formats.PRECISIONS)."""
+    converter: Converter = globals()[get_precision(precision).converter]
+    return stamp(converter(model, calibration), {"precision": precision})

@@ -6,8 +6,7 @@ version. `build_engine` needs `tensorrt` and a CUDA GPU.
 
 Version-dependent settings:
 - TensorRT 10.x (JetPack 6 ships 10.3): a weakly typed network; the precision of the ONNX is
-  enabled by builder flags (FP16 for fp16 artifacts, INT8 for Q/DQ artifacts; INT8 alone keeps
-  the float parts of an INT8 artifact, the LSTMs among them, in FP32 as validated).
+  enabled by builder flags, the `tensorrt_flags` of its entry in mimic_edge.export.formats.
 - TensorRT 11.x: no precision flags and no calibrators any more; networks are strongly typed,
   so the types in the ONNX (fp16 tensors, Q/DQ) are the precision.
 """
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ConfigError, ExportError
+from mimic_edge.export.formats import PRECISIONS, get_precision
 from mimic_edge.io import atomic_write_bytes
 
 SUPPORTED_MAJORS = (10, 11)
@@ -107,12 +107,13 @@ def build_settings(tensorrt_version: str, precision: str) -> BuildSettings:
     major = version_major(tensorrt_version)
     if major not in SUPPORTED_MAJORS:
         raise ConfigError(f"TensorRT {tensorrt_version}: expected 10.x or 11.x")
-    if precision not in ("fp32", "fp16", "int8"):
-        raise ConfigError(f"unknown precision {precision!r}: expected fp32, fp16 or int8")
+    entry = get_precision(precision)
+    if not entry.tensorrt:
+        raise ConfigError(f"precision {precision!r} is made for {entry.target}, not TensorRT: expected one of "
+                          f"{', '.join(k for k, p in PRECISIONS.items() if p.tensorrt)}")
     if major >= 11:
         return BuildSettings(strongly_typed=True, builder_flags=())
-    flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8",)}[precision]
-    return BuildSettings(strongly_typed=False, builder_flags=flags)
+    return BuildSettings(strongly_typed=False, builder_flags=entry.tensorrt_flags)
 
 
 def unavailable_reason() -> str | None:

@@ -3,7 +3,7 @@
 Every check runs, every result is printed (✓/✗, measured value, threshold) and recorded in
 the report; `raise_if_failed` then raises one ArtifactValidationError naming each failure.
 
-Checks, thresholds per precision (THRESHOLDS):
+Checks, thresholds per precision (the `thresholds` of its entry in mimic_edge.export.formats):
 - parity: on slices of the validation set at batch 1 and 7, with equal and unequal sequence
   lengths per modality: max |artifact − torch| per case, and per length setting the SQNR =
   20·log10(‖torch‖ / ‖artifact − torch‖) over both batches (the SQNR of a single score is
@@ -23,38 +23,13 @@ import torch
 
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactValidationError
+from mimic_edge.export.formats import get_precision
 from mimic_edge.metrics import mosi_metrics
+from mimic_edge.runtime.onnx_predictor import ORT_OPTIMIZATION, OnnxPredictor
 
 BATCH_SIZES = (1, 7)  # 7: odd, not a power of two
 RUN_BATCH = 64  # samples per run over the validation set
-Runner = Callable[[dict], np.ndarray]  # {"text": (B, Lt, dt), ...} float32 → scores (B, out)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    max_abs: float  # max |artifact − torch| on any parity case
-    sqnr_db: float  # minimum SQNR, parity cases and validation set
-    mae_delta: float  # max |MAE(artifact) − MAE(torch)|
-    acc2_delta: float  # max |Acc-2(artifact) − Acc-2(torch)|, Has0 and Non0
-
-
-# Scores live in [-3, 3]. Measured on a 2-core x86_64 CPU (onnxruntime 1.32), preset mosi, 229
-# validation samples, MIMIC and MISA trained on the synthetic set (`mimic-edge train`; MIMIC
-# MAE 0.27, Acc-2 0.93), worst of the two (benchmarks/export_precisions.py):
-#   fp32  max_abs ≤ 8.3e-7 (kernel summation order), SQNR ≥ 127 dB, no metric change
-#   fp16  max_abs ≤ 1.0e-3, SQNR ≥ 65 dB (ONNX Runtime's CPU provider computes most fp16 ops
-#         in fp32: TensorRT also rounds activations, hence the margin)
-#   int8  max_abs ≤ 0.047, SQNR ≥ 32 dB, |Δ MAE| ≤ 1e-3, |Δ Acc-2| ≤ 0.0087 (2 of 229)
-# Freshly initialised models give near-constant scores (MISA: mean 0.08, std 0.11), the worst
-# case for a relative measure: int8 SQNR 16-30 dB (MISA, mosi-bert), |Δ Acc-2| ≤ 0.019.
-# So for int8 the absolute error and the task metrics are the gates, and the SQNR limit only
-# catches an artifact that no longer tracks the model. Acc-2 moves by 1/N per flipped sign:
-# the limits allow ~1 (fp32), 2 (fp16), 7 (int8) of 229.
-THRESHOLDS = {
-    "fp32": Thresholds(max_abs=1e-4, sqnr_db=80.0, mae_delta=1e-5, acc2_delta=0.005),
-    "fp16": Thresholds(max_abs=1e-2, sqnr_db=40.0, mae_delta=2e-3, acc2_delta=0.01),
-    "int8": Thresholds(max_abs=0.1, sqnr_db=15.0, mae_delta=0.02, acc2_delta=0.03),
-}
+ArtifactRunner = Callable[[dict], np.ndarray]  # {"text": (B, Lt, dt), ...} float32 → scores (B, out)
 
 
 @dataclass
@@ -91,22 +66,6 @@ def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
     return float(20 * np.log10(signal / noise))
 
 
-ORT_OPTIMIZATION = "ORT_ENABLE_EXTENDED"
-
-
-def ort_session(artifact: bytes):
-    """ONNX Runtime CPU session as mimic_edge.runtime runs artifacts: ORT_ENABLE_EXTENDED for
-    every precision (ORT_ENABLE_ALL segfaults at session creation for FP16 models on CPUs with
-    AVX-512-FP16). Threads do not spin between runs: validation is not latency-bound, and it
-    alternates with PyTorch, which needs the cores in between."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, ORT_OPTIMIZATION)
-    return ort.InferenceSession(artifact, options, providers=["CPUExecutionProvider"])
-
-
 def parity_cases(seq_len: int) -> list[tuple[int, tuple[int, int, int]]]:
     """(batch, (Lt, La, Lv)): the preset's length, and unequal lengths per modality, long and short."""
     def cut(*fractions):
@@ -127,7 +86,7 @@ def _run_torch(model: torch.nn.Module, inputs: Mapping[str, np.ndarray]) -> np.n
         return model(*(torch.from_numpy(inputs[m]) for m in MODALITIES)).numpy()
 
 
-def _run_batched(run: Runner, split: Mapping[str, np.ndarray], batch: int) -> np.ndarray:
+def _run_batched(run: ArtifactRunner, split: Mapping[str, np.ndarray], batch: int) -> np.ndarray:
     n = len(split[MODALITIES[0]])
     outs = [run({m: np.ascontiguousarray(split[m][i:i + batch], dtype=np.float32) for m in MODALITIES})
             for i in range(0, n, batch)]
@@ -148,22 +107,28 @@ class Limits:
 
 
 def validate(artifact: bytes, precision: str, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
-             log: Callable[[str], None] = print) -> dict:
-    """Run every check of `artifact` (serialized ONNX, in ONNX Runtime) against `model` (eval
-    mode) on the validation split `valid` ({"text", "audio", "vision", "regression_labels"});
-    return the report."""
-    session = ort_session(artifact)
-    report = validate_runner(lambda inputs: session.run(None, inputs)[0], precision, model, valid, log)
+             log: Callable[[str], None] = print, name: str = "artifact.onnx") -> dict:
+    """Run every check of `artifact` (serialized ONNX) against `model` (eval mode) on the
+    validation split `valid` ({"text", "audio", "vision", "regression_labels"}), through the
+    ONNX Runtime predictor that users load (CPU); return the report."""
+    # Threads sleep between runs: validation alternates with PyTorch, which needs the cores.
+    predictor = OnnxPredictor.from_bytes(artifact, name, providers=["CPUExecutionProvider"], spinning=False)
+    report = validate_runner(predictor_runner(predictor), precision, model, valid, log)
     report["onnxruntime_optimization"] = ORT_OPTIMIZATION
     return report
 
 
-def validate_runner(run: Runner, precision: str, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
+def predictor_runner(predictor) -> ArtifactRunner:
+    """The runner of a mimic_edge.runtime predictor: its `predict`, input checks included."""
+    return lambda inputs: predictor.predict(*(inputs[m] for m in MODALITIES))
+
+
+def validate_runner(run: ArtifactRunner, precision: str, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
                     log: Callable[[str], None] = print, limits: Limits = Limits()) -> dict:
     """The checks of `validate` for any runner of the artifact ({"text": (B, L, d), ...} → (B, out)).
     Parity cases outside `limits` are listed as not run; the validation set is run in batches
     and at a length the limits admit."""
-    thresholds = THRESHOLDS[precision]
+    thresholds = get_precision(precision).thresholds
     model = model.eval()
     checks: list[Check] = []
     seq_len = valid[MODALITIES[0]].shape[1]

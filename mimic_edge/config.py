@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from mimic_edge.errors import ConfigError
 
 MODALITIES = ("text", "audio", "vision")  # input order everywhere: CLI, ONNX, runtime
+OUTPUT_NAME = "score"  # the one output of every artifact: ONNX, TensorRT engine, runtime
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,11 @@ class Preset:
     vision_dim: int
     seq_len: int
     source: str
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """Feature dim per modality, in MODALITIES order."""
+        return {"text": self.text_dim, "audio": self.audio_dim, "vision": self.vision_dim}
 
 
 PRESETS = {
@@ -99,6 +105,8 @@ class MisaConfig(ModelConfig):
 
 
 CONFIGS = {"mimic": MimicConfig, "misa": MisaConfig}
+MODEL_NAMES = tuple(CONFIGS)  # every command, the bench and the export read the names from here
+DEFAULT_MODEL = MODEL_NAMES[0]
 
 
 def model_name(config: ModelConfig) -> str:

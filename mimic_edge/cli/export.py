@@ -19,20 +19,24 @@ EXAMPLES = """examples:
 
 
 def add_parser(sub) -> None:
-    from mimic_edge.export import DEFAULT_CALIB_SAMPLES, PRECISION_NAMES, ExportConfig
+    from mimic_edge.config import DEFAULT_PRESET, MODEL_NAMES, PRESETS
+    from mimic_edge.export import DEFAULT_CALIB_SAMPLES, PRECISIONS, ExportConfig
 
     defaults = ExportConfig()
     p = sub.add_parser("export", help="validated ONNX artifacts (fp32/fp16/int8) and TensorRT engines",
                        description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_HELP)
     model = p.add_argument_group("model")
-    model.add_argument("--model", choices=("mimic", "misa"), default=defaults.model,
-                       help="model architecture; must match the checkpoint's (default: mimic)")
+    model.add_argument("--model", choices=MODEL_NAMES, default=defaults.model,
+                       help=f"model architecture; must match the checkpoint's (default: {defaults.model})")
     model.add_argument("--checkpoint", metavar="PATH",
                        help="checkpoint (PATH.safetensors + PATH.json); without it, freshly initialised weights")
-    model.add_argument("--preset", help="feature preset (default: the checkpoint's, else mosi)")
+    model.add_argument("--preset", choices=list(PRESETS), metavar="PRESET",
+                       help=f"feature preset, one of {', '.join(PRESETS)} (default: the checkpoint's, else "
+                            f"{DEFAULT_PRESET})")
     artifact = p.add_argument_group("artifact")
-    artifact.add_argument("--precision", choices=PRECISION_NAMES, default=defaults.precision,
-                          help="fp32; fp16 weights and compute; int8 calibrated Q/DQ (default: fp32)")
+    artifact.add_argument("--precision", choices=list(PRECISIONS), default=defaults.precision,
+                          help="; ".join(f"{key}: {p.help}" for key, p in PRECISIONS.items())
+                               + f" (default: {defaults.precision})")
     artifact.add_argument("--calib-data", default=defaults.calib_data, metavar="PATH|synthetic",
                           help="MMSA .pkl/.npz dataset: its train split calibrates INT8, its valid split "
                                "validates (default: synthetic)")

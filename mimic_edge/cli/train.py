@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mimic_edge.cli._common import EXAMPLES_HELP
 from mimic_edge.cli._data import add_data_args, load_data
-from mimic_edge.config import DEFAULT_PRESET, PRESETS
+from mimic_edge.config import DEFAULT_MODEL, DEFAULT_PRESET, MODEL_NAMES, PRESETS
 
 EXAMPLES = """examples:
   mimic-edge train --model mimic --data synthetic --out runs/mimic
@@ -21,7 +21,7 @@ EXAMPLES = """examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train MIMIC or MISA (early stopping, best checkpoint)",
                        description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_HELP)
-    p.add_argument("--model", choices=("mimic", "misa"), default="mimic", help="(default: mimic)")
+    p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL, help=f"(default: {DEFAULT_MODEL})")
     p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
                    help=f"feature dims; a data file must match (default: {DEFAULT_PRESET})")
     add_data_args(p)

@@ -11,10 +11,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mimic_edge.config import MODALITIES
+from mimic_edge.config import MODALITIES, OUTPUT_NAME
 from mimic_edge.errors import ArtifactError, ConfigError
 from mimic_edge.runtime.inputs import prepare_inputs
 
+ORT_OPTIMIZATION = "ORT_ENABLE_EXTENDED"  # recorded in export validation reports
 # Tried in this order, keeping those the installed onnxruntime build offers: onnxruntime-gpu
 # brings TensorRT and CUDA, the plain wheel CPU only.
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -29,34 +30,58 @@ class OnnxPredictor:
     backend = "onnxruntime"
 
     def __init__(self, path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None):
-        import onnxruntime as ort
-
         self.path = Path(path)
         if not self.path.is_file():
             raise ArtifactError(f"ONNX artifact not found: expected a file at {self.path}")
+        self._open(str(self.path), providers, threads, spinning=True)
+
+    @classmethod
+    def from_bytes(cls, model: bytes, name: str, providers: Sequence[str] | None = None,
+                   threads: int | None = None, spinning: bool = True) -> OnnxPredictor:
+        """A predictor for a serialized model that is not (yet) a file: the export validates
+        its artifact through this, the loader users run. `name` stands for the path in errors.
+        `spinning=False`: threads sleep between runs (for callers that alternate with other work)."""
+        predictor = cls.__new__(cls)
+        predictor.path = Path(name)
+        predictor._open(model, providers, threads, spinning)
+        return predictor
+
+    def _open(self, model: str | bytes, providers: Sequence[str] | None, threads: int | None,
+              spinning: bool) -> None:
+        import onnxruntime as ort
+
         self.providers = _choose_providers(providers, ort.get_available_providers())
-        options = ort.SessionOptions()
-        # EXTENDED, not ALL: ALL segfaults at session creation for FP16 models on CPUs with
-        # AVX-512-FP16, and gains nothing on this model (batch 1 on a 2-core x86_64 CPU:
-        # fp32 0.227 vs 0.228 ms, int8 0.376 vs 0.378 ms), so every precision gets one setting.
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-        if threads is not None:
-            if threads < 1:
-                raise ConfigError(f"threads must be >= 1, got {threads}")
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=self.providers)
-        except Exception as e:  # onnxruntime's errors (InvalidProtobuf, InvalidArgument, ...) share no base
-            raise ArtifactError(f"{self.path}: expected an ONNX model, found a corrupt or foreign file "
-                                f"({str(e).strip().splitlines()[0]})") from None
+        self.session = _session(model, self.providers, threads, spinning, self.path)
         self.dims, self.out_dim, self.seq_range, self.batch_range = _read_signature(self.session, self.path)
 
     def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
         feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range)
-        return self.session.run(["score"], feeds)[0]  # (B, out) float32
+        return self.session.run([OUTPUT_NAME], feeds)[0]  # (B, out) float32
 
     def __repr__(self) -> str:
         return f"OnnxPredictor({str(self.path)!r}, providers={self.session.get_providers()})"
+
+
+def _session(model: str | bytes, providers: list[str], threads: int | None, spinning: bool, path: Path):
+    """The one place ONNX Runtime sessions are made, for every artifact and every caller."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # EXTENDED, not ALL: ALL segfaults at session creation for FP16 models on CPUs with
+    # AVX-512-FP16, and gains nothing on this model (batch 1 on a 2-core x86_64 CPU:
+    # fp32 0.227 vs 0.228 ms, int8 0.376 vs 0.378 ms), so every precision gets one setting.
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, ORT_OPTIMIZATION)
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {threads}")
+        options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(model, options, providers=providers)
+    except Exception as e:  # onnxruntime's errors (InvalidProtobuf, InvalidArgument, ...) share no base
+        raise ArtifactError(f"{path}: expected an ONNX model, found a corrupt or foreign file "
+                            f"({str(e).strip().splitlines()[0]})") from None
 
 
 def _choose_providers(requested: Sequence[str] | None, available: Sequence[str]) -> list[str]:
@@ -73,11 +98,11 @@ def _read_signature(session, path: Path):
     """Feature dims, output size, fixed sequence lengths and batch size, from the session's I/O."""
     inputs = {i.name: i for i in session.get_inputs()}
     outputs = session.get_outputs()
-    expected = ("expected inputs text, audio, vision: float32 (batch, seq_len, dim) "
-                "and one output score: float32 (batch, out)")
+    expected = (f"expected inputs {', '.join(MODALITIES)}: float32 (batch, seq_len, dim) "
+                f"and one output {OUTPUT_NAME}: float32 (batch, out)")
     found = (f"found inputs {[(i.name, i.type, i.shape) for i in inputs.values()]}, "
              f"outputs {[(o.name, o.type, o.shape) for o in outputs]}")
-    ok = (set(inputs) == set(MODALITIES) and len(outputs) == 1 and outputs[0].name == "score"
+    ok = (set(inputs) == set(MODALITIES) and len(outputs) == 1 and outputs[0].name == OUTPUT_NAME
           and len(outputs[0].shape) == 2
           and all(i.type == "tensor(float)" and len(i.shape) == 3 and isinstance(i.shape[2], int)
                   for i in inputs.values()))

@@ -13,12 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from mimic_edge.config import MODALITIES
+from mimic_edge.config import MODALITIES, OUTPUT_NAME
 from mimic_edge.errors import ArtifactError, ConfigError
 from mimic_edge.runtime.inputs import prepare_inputs
 from mimic_edge.sidecar import check_sidecar, cuda_runtime
 
-OUTPUT = "score"
 
 
 def _cuda_call(result):
@@ -55,7 +54,7 @@ class TensorRTPredictor:
                                 "found one TensorRT cannot deserialize (corrupt, truncated or foreign)")
         self._check_io(trt)
         self.dims = {m: self.engine.get_tensor_shape(m)[2] for m in MODALITIES}
-        self.out_dim = self.engine.get_tensor_shape(OUTPUT)[1]
+        self.out_dim = self.engine.get_tensor_shape(OUTPUT_NAME)[1]
         profile = {m: self.engine.get_tensor_profile_shape(m, 0) for m in MODALITIES}  # (min, opt, max)
         self.seq_range = {m: (lo[1], hi[1]) for m, (lo, _, hi) in profile.items()}
         self.batch_range = (max(lo[0] for lo, _, _ in profile.values()), min(hi[0] for _, _, hi in profile.values()))
@@ -67,14 +66,14 @@ class TensorRTPredictor:
     def _check_io(self, trt) -> None:
         names = {self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)}
         modes = {n: self.engine.get_tensor_mode(n) for n in names}
-        ok = (names == {*MODALITIES, OUTPUT}
+        ok = (names == {*MODALITIES, OUTPUT_NAME}
               and all(modes[m] == trt.TensorIOMode.INPUT for m in MODALITIES)
-              and modes[OUTPUT] == trt.TensorIOMode.OUTPUT
+              and modes[OUTPUT_NAME] == trt.TensorIOMode.OUTPUT
               and all(self.engine.get_tensor_dtype(n) == trt.DataType.FLOAT for n in names))
         if not ok:
             found = {n: (str(modes[n]), str(self.engine.get_tensor_dtype(n))) for n in sorted(names)}
             raise ArtifactError(f"{self.path}: not a mimic-edge engine: expected float32 inputs "
-                                f"{list(MODALITIES)} and output {OUTPUT!r}, found {found}")
+                                f"{list(MODALITIES)} and output {OUTPUT_NAME!r}, found {found}")
 
     def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
         feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range)
@@ -82,14 +81,14 @@ class TensorRTPredictor:
         with self._lock:
             for m, x in feeds.items():
                 self._context.set_input_shape(m, x.shape)
-            out = np.empty(tuple(self._context.get_tensor_shape(OUTPUT)), np.float32)  # (B, out)
+            out = np.empty(tuple(self._context.get_tensor_shape(OUTPUT_NAME)), np.float32)  # (B, out)
             for m, x in feeds.items():
                 ptr = self._device_buffer(m, x.nbytes)
                 _cuda_call(cudart.cudaMemcpyAsync(ptr, x.ctypes.data, x.nbytes,
                                                   cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, stream))
                 self._context.set_tensor_address(m, ptr)
-            out_ptr = self._device_buffer(OUTPUT, out.nbytes)
-            self._context.set_tensor_address(OUTPUT, out_ptr)
+            out_ptr = self._device_buffer(OUTPUT_NAME, out.nbytes)
+            self._context.set_tensor_address(OUTPUT_NAME, out_ptr)
             if not self._context.execute_async_v3(int(stream)):
                 raise RuntimeError(f"{self.path}: TensorRT enqueueV3 failed")
             _cuda_call(cudart.cudaMemcpyAsync(out.ctypes.data, out_ptr, out.nbytes,

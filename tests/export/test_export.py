@@ -63,12 +63,14 @@ def test_fresh_weights_are_announced(tmp_path):
 
 
 def test_failed_validation_writes_the_report_but_no_artifact(checkpoint, tmp_path, monkeypatch):
-    from mimic_edge.export import validate
+    import dataclasses
+
+    from mimic_edge.export import formats
 
     stale = tmp_path / "mimic.fp32.onnx"
     stale.write_bytes(b"an artifact from an earlier run")
-    impossible = validate.Thresholds(max_abs=-1.0, sqnr_db=80.0, mae_delta=1e-5, acc2_delta=0.005)
-    monkeypatch.setitem(validate.THRESHOLDS, "fp32", impossible)
+    impossible = formats.Thresholds(max_abs=-1.0, sqnr_db=80.0, mae_delta=1e-5, acc2_delta=0.005)
+    monkeypatch.setitem(formats.PRECISIONS, "fp32", dataclasses.replace(formats.PRECISIONS["fp32"], thresholds=impossible))
     with pytest.raises(ArtifactValidationError, match=r"failed 6 of 13 validation checks") as info:
         export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path), **SMALL), log=quiet)
     report = json.loads((tmp_path / "mimic.fp32.validation.json").read_text())
@@ -90,9 +92,9 @@ def test_interrupted_write_leaves_nothing_under_the_final_name(checkpoint, tmp_p
 
 
 def test_engine_without_tensorrt_still_writes_the_onnx(checkpoint, tmp_path, monkeypatch):
-    from mimic_edge.export import tensorrt
+    from mimic_edge.export import pipeline
 
-    monkeypatch.setattr(tensorrt, "unavailable_reason", lambda: "the tensorrt package is not installed")
+    monkeypatch.setattr(pipeline, "unavailable_reason", lambda: "the tensorrt package is not installed")
     result = export(ExportConfig(checkpoint=checkpoint, engine=True, out=str(tmp_path), **SMALL), log=quiet)
     assert result.engine_skipped == "the tensorrt package is not installed"
     assert result.engine_path is None and result.onnx_path.is_file() and result.report["passed"]
@@ -159,9 +161,9 @@ def test_cli_errors_are_one_line_and_exit_1(checkpoint, tmp_path, capsys, monkey
     assert main(["export", "--batch", "8:4:64", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("mimic-edge export: error: --batch: expected min ≤ opt") and err.count("\n") == 1
-    from mimic_edge.export import tensorrt
+    from mimic_edge.export import pipeline
 
-    monkeypatch.setattr(tensorrt, "unavailable_reason", lambda: "no CUDA GPU is visible")
+    monkeypatch.setattr(pipeline, "unavailable_reason", lambda: "no CUDA GPU is visible")
     assert main(["export", "--checkpoint", checkpoint, "--engine", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "--engine: no CUDA GPU is visible" in err and "was written and validated" in err
@@ -196,8 +198,8 @@ class StandInEngine:
 def stand_in_tensorrt(monkeypatch):
     """No TensorRT here: the builder writes placeholder bytes and `load` returns a StandInEngine,
     so that staging, sidecar, validation within the profile and the final move run for real."""
-    import mimic_edge.runtime
-    from mimic_edge.export import tensorrt
+    from mimic_edge.export import pipeline
+    from mimic_edge.export.tensorrt import BuiltEngine
     from mimic_edge.sidecar import read_sidecar
 
     state = {"offset": 0.0}
@@ -205,15 +207,15 @@ def stand_in_tensorrt(monkeypatch):
     def build(onnx_bytes, engine_path, precision, profile, dims, timing_cache):
         engine_path.write_bytes(b"engine:" + onnx_bytes[:64])
         timing_cache.write_bytes(b"cache")
-        return tensorrt.BuiltEngine(engine_path, "10.3.0", "Stand-in GPU", "8.7")
+        return BuiltEngine(engine_path, "10.3.0", "Stand-in GPU", "8.7")
 
     def load(path):
         onnx_path = next(pathlib.Path(path).parent.parent.glob("*.onnx"))
         return StandInEngine(onnx_path, read_sidecar(path)["profile"], state["offset"])
 
-    monkeypatch.setattr(tensorrt, "unavailable_reason", lambda: None)
-    monkeypatch.setattr(tensorrt, "build_engine", build)
-    monkeypatch.setattr(mimic_edge.runtime, "load", load)
+    monkeypatch.setattr(pipeline, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(pipeline, "build_engine", build)
+    monkeypatch.setattr(pipeline, "load", load)
     return state
 
 

@@ -12,7 +12,8 @@ from mimic_edge.errors import ConfigError
 from mimic_edge.export.checker import check_tensorrt
 from mimic_edge.export.onnx import metadata, to_bytes
 from mimic_edge.export.precision import CALIB_BATCH, CALIB_LENGTH_FRACTIONS, _CalibrationReader, convert
-from mimic_edge.export.validate import THRESHOLDS, validate
+from mimic_edge.export.formats import PRECISIONS
+from mimic_edge.export.validate import validate
 
 MODELS = [("mimic", "mosi"), ("misa", "mosi-bert")]
 
@@ -82,7 +83,7 @@ def test_lower_precision_stays_within_thresholds(exports, name, preset, precisio
     failed = [c for c in report["checks"] if not c["passed"]]
     assert report["passed"], f"failed checks: {failed}"
     sqnrs = [c["value"] for c in report["checks"] if c["check"].endswith("sqnr_db")]
-    assert min(sqnrs) >= THRESHOLDS[precision].sqnr_db
+    assert min(sqnrs) >= PRECISIONS[precision].thresholds.sqnr_db
 
 
 def test_int8_needs_calibration(exports):

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from mimic_edge.errors import ArtifactValidationError
+from mimic_edge.export.formats import PRECISIONS
 from mimic_edge.export.onnx import to_bytes, to_onnx
-from mimic_edge.export.validate import THRESHOLDS, Check, parity_cases, raise_if_failed, sqnr_db, validate
+from mimic_edge.export.validate import Check, parity_cases, raise_if_failed, sqnr_db, validate
 
 
 def test_sqnr_db_against_hand_computed_values():
@@ -53,7 +54,7 @@ def test_matching_artifact_passes_every_check(exports):
     assert sum("max_abs" in n for n in names) == 6 and sum("sqnr_db" in n for n in names) == 4
     assert len(lines) == len(names) and all(line.strip().startswith("✓") for line in lines)
     assert report["metrics"]["torch"]["MAE"] == pytest.approx(report["metrics"]["artifact"]["MAE"], abs=1e-6)
-    assert report["thresholds"]["max_abs"] == THRESHOLDS["fp32"].max_abs
+    assert report["thresholds"]["max_abs"] == PRECISIONS["fp32"].thresholds.max_abs
     assert report["onnxruntime_optimization"] == "ORT_ENABLE_EXTENDED"  # what mimic_edge.runtime uses
 
 
@@ -95,3 +96,19 @@ def test_limits_admit_what_a_profile_admits(batch, lengths, admitted):
 
     assert Limits(max_batch=4, seq=(2, 60)).admits(batch, lengths) is admitted
     assert Limits().admits(batch, lengths)
+
+
+def test_validation_runs_the_artifact_through_the_runtime_loader(monkeypatch):
+    """What is validated is what ships: a fault in the predictor users load fails validation."""
+    from mimic_edge.data import synthetic
+    from mimic_edge.models import build_model
+    from mimic_edge.runtime.onnx_predictor import OnnxPredictor
+
+    torch.manual_seed(0)
+    model = build_model("mimic").eval()
+    valid = synthetic("mosi", n=(1, 16, 1), seed=0)["valid"]
+    real_predict = OnnxPredictor.predict
+    monkeypatch.setattr(OnnxPredictor, "predict", lambda self, *x: real_predict(self, *x) + 0.5)
+    report = validate(to_bytes(to_onnx(model)), "fp32", model, valid, log=lambda _: None)
+    assert not report["passed"]
+    assert all(not c["passed"] for c in report["checks"] if "max_abs" in c["check"])

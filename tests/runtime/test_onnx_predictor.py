@@ -121,3 +121,18 @@ print("ok")
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_from_bytes_is_the_same_predictor_as_from_the_file(artifacts, predictor):
+    data = artifacts.onnx("fp32").read_bytes()
+    in_memory = OnnxPredictor.from_bytes(data, "in-memory.onnx", spinning=False)
+    x = inputs(batch=3, lens=(50, 20, 35))
+    np.testing.assert_array_equal(in_memory.predict(*x), predictor.predict(*x))
+    assert in_memory.dims == predictor.dims and in_memory.out_dim == predictor.out_dim
+    with pytest.raises(InputError):  # the same input checks
+        in_memory.predict(*inputs(dims={**DIMS, "audio": 73}))
+
+
+def test_from_bytes_names_corrupt_data():
+    with pytest.raises(ArtifactError, match=r"staged.onnx: expected an ONNX model, found a corrupt or foreign file"):
+        OnnxPredictor.from_bytes(b"not an onnx model", "staged.onnx")
