@@ -22,7 +22,7 @@ import numpy as np
 from mimic_edge.config import MODALITIES, PRESETS, get_preset
 from mimic_edge.errors import ConfigError, DataError, InputError
 from mimic_edge.io import atomic_write
-from mimic_edge.validation import validate_inputs
+from mimic_edge.input_checks import check_inputs
 
 SPLITS = ("train", "valid", "test")
 MOSI_SIZES = (1284, 229, 686)  # CMU-MOSI's standard train / valid / test split
@@ -57,7 +57,7 @@ def synthetic(preset: str = "mosi", n: int | tuple[int, int, int] = MOSI_SIZES, 
     p = get_preset(preset)
     sizes = _split_sizes(n)
     length = seq_len or p.seq_len
-    dims = {"text": p.text_dim, "audio": p.audio_dim, "vision": p.vision_dim}
+    dims = p.dims
     rng = np.random.default_rng(seed)
     basis = {m: _orthonormal(rng, dims[m], 1 + N_NUISANCE) for m in MODALITIES}  # (d, k) shared by splits
     return {split: _synthetic_split(rng, split, size, length, basis) for split, size in zip(SPLITS, sizes)}
@@ -273,11 +273,11 @@ def _check_dims(dataset: dict, preset: str | None, path: Path) -> None:
     if preset is None:
         return
     p = get_preset(preset)
-    expected = {"text": p.text_dim, "audio": p.audio_dim, "vision": p.vision_dim}
+    expected = p.dims
     if dims != expected:
         found = ", ".join(f"{m} {dims[m]}" for m in MODALITIES)
         want = ", ".join(f"{m} {expected[m]}" for m in MODALITIES)
-        matching = [name for name, q in PRESETS.items() if (q.text_dim, q.audio_dim, q.vision_dim) == tuple(dims.values())]
+        matching = [name for name, q in PRESETS.items() if q.dims == dims]
         hint = f"; preset(s) with these dims: {', '.join(matching)}" if matching else ""
         raise DataError(f"{path}: feature dims ({found}) do not match preset {preset!r} ({want}){hint}")
 
@@ -292,9 +292,9 @@ def split_lengths(split: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
 
 
 def check_split(split: dict[str, np.ndarray], dims: dict[str, int], name: str) -> int:
-    """validate_inputs on a whole split (dims, rank, finiteness, lengths); returns its size."""
+    """check_inputs on a whole split (dims, rank, finiteness, lengths); returns its size."""
     try:
-        return validate_inputs(split, dims, split_lengths(split))
+        return check_inputs(split, dims, split_lengths(split))
     except InputError as e:
         raise DataError(f"{name} split: {e}") from None
 

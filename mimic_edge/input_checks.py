@@ -25,7 +25,7 @@ def _all_finite(x: Any) -> bool:
     return bool(x.isfinite().all())  # torch.Tensor
 
 
-def validate_inputs(
+def check_inputs(
     inputs: Mapping[str, Any],
     dims: Mapping[str, int],
     lengths: Mapping[str, Any] | None = None,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mimic_edge.errors import InputError
-from mimic_edge.validation import validate_inputs
+from mimic_edge.input_checks import check_inputs
 
 DIMS = {"text": 300, "audio": 74, "vision": 47}
 
@@ -16,7 +16,7 @@ def good(batch=2, lens=(5, 4, 3), lib=np):
 
 @pytest.mark.parametrize("lib", [np, torch])
 def test_good_inputs_return_batch(lib):
-    assert validate_inputs(good(3, lib=lib), DIMS) == 3
+    assert check_inputs(good(3, lib=lib), DIMS) == 3
 
 
 @pytest.mark.parametrize("change, message", [
@@ -35,23 +35,23 @@ def test_bad_inputs(change, message):
     inputs = good()
     change(inputs)
     with pytest.raises(InputError, match=message):
-        validate_inputs(inputs, DIMS)
+        check_inputs(inputs, DIMS)
 
 
 def test_nan_in_torch_tensor():
     inputs = good(lib=torch)
     inputs["text"][0, 0, 0] = float("nan")
     with pytest.raises(InputError, match="text: found NaN"):
-        validate_inputs(inputs, DIMS)
+        check_inputs(inputs, DIMS)
 
 
 def test_sequence_outside_profile():
     with pytest.raises(InputError, match=r"text: seq_len 5 is outside the supported range \[1, 4\]"):
-        validate_inputs(good(), DIMS, seq_range={"text": (1, 4)})
+        check_inputs(good(), DIMS, seq_range={"text": (1, 4)})
 
 
 def test_bad_lengths():
     with pytest.raises(InputError, match=r"lengths\[audio\]: expected values in \[1, 4\], found \[0, 4\]"):
-        validate_inputs(good(), DIMS, lengths={"audio": np.array([0, 4])})
+        check_inputs(good(), DIMS, lengths={"audio": np.array([0, 4])})
     with pytest.raises(InputError, match=r"lengths\[text\]: expected shape \(2,\)"):
-        validate_inputs(good(), DIMS, lengths={"text": np.array([1, 2, 3])})
+        check_inputs(good(), DIMS, lengths={"text": np.array([1, 2, 3])})

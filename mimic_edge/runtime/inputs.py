@@ -18,7 +18,7 @@ import numpy as np
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import InputError
 from mimic_edge.io import atomic_write
-from mimic_edge.validation import validate_inputs
+from mimic_edge.input_checks import check_inputs
 
 
 def prepare_inputs(
@@ -31,7 +31,7 @@ def prepare_inputs(
 ) -> dict[str, np.ndarray]:
     """Validate (DESIGN §9) and return C-contiguous float32 numpy arrays keyed by modality."""
     inputs = dict(zip(MODALITIES, (text, audio, vision)))
-    batch = validate_inputs(inputs, dims, seq_range=seq_range)
+    batch = check_inputs(inputs, dims, seq_range=seq_range)
     if batch_range is not None and not batch_range[0] <= batch <= batch_range[1]:
         raise InputError(f"batch size {batch} is outside the supported range [{batch_range[0]}, {batch_range[1]}]")
     return {m: _as_float32(x) for m, x in inputs.items()}

@@ -9,7 +9,7 @@ import torch
 
 from mimic_edge.checkpoint import load_checkpoint
 from mimic_edge.config import MODALITIES
-from mimic_edge.validation import validate_inputs
+from mimic_edge.input_checks import check_inputs
 
 
 class TorchPredictor:
@@ -29,7 +29,7 @@ class TorchPredictor:
 
     def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
         inputs = dict(zip(MODALITIES, (text, audio, vision)))
-        validate_inputs(inputs, self.dims)
+        check_inputs(inputs, self.dims)
         tensors = [torch.as_tensor(inputs[m]).to(self.device, torch.float32) for m in MODALITIES]
         with torch.inference_mode():
             return self.model(*tensors).float().cpu().numpy()  # (B, out)
