@@ -17,6 +17,8 @@ import pytest
 from mimic_edge.data import synthetic
 from mimic_edge.runtime import load, write_inputs
 
+pytestmark = pytest.mark.slow  # builds the example with CMake (and fetches ONNX Runtime's headers once)
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cpp" / "ort"
 # Same library, same graph optimisations, same inputs: the scores agree to float32 rounding of
 # summation order (measured: equal to the last bit on a 2-core x86_64 CPU).
