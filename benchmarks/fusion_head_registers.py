@@ -1,5 +1,5 @@
 """Registers, spills and shared memory of the fused head's kernel for each GPU launch
-configuration (kernels/fusion_head.py, _GPU_LAUNCH), compiled for a GPU architecture on any
+configuration (kernels/fused_head.py, _GPU_LAUNCH), compiled for a GPU architecture on any
 machine, no GPU needed: Triton compiles to a cubin, cuobjdump reads its resource usage.
 How the launch table was chosen; rerun it after changing the kernel.
 
@@ -9,7 +9,6 @@ How the launch table was chosen; rerun it after changing the kernel.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import re
 import subprocess
@@ -59,7 +58,7 @@ def main(argv=None) -> int:
 
     os.environ["TRITON_INTERPRET"] = "0"  # compile for real: before the kernel is defined
     os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # Triton 3.9's default, without its warning
-    fused = importlib.import_module("mimic_edge.kernels.fusion_head")
+    from mimic_edge.kernels import fused_head as fused  # after TRITON_INTERPRET is set
     print(f"sm_{args.arch}: BLOCK_B  Q  warps  stages  dtype  algorithm    registers  stack B  shared B")
     for block_b in args.blocks:
         q, num_warps, num_stages = fused._GPU_LAUNCH[block_b]

@@ -1,16 +1,17 @@
 """Kernels for MIMIC's fusion head (DESIGN §5).
 
-Importing this package needs only torch: Triton is imported by `fusion_head` (the fused
-kernel, kernels/fusion_head.py) on first access, so `import mimic_edge.kernels` works where
-Triton is not installed (Jetson, CPU-only machines).
+Layering: this package imports only torch and triton (nothing else of mimic_edge), and
+importing it has no side effects. Triton is imported by `fusion_head` (the fused kernel,
+kernels/fused_head.py) on first access, so `import mimic_edge.kernels` works where Triton is
+not installed (Jetson, CPU-only machines). Its errors are its own: `KernelInputError` (a
+ValueError) and `KernelTypeError` (also a TypeError), in kernels/errors.py.
 """
 from __future__ import annotations
 
 import os
-import sys
-import types
 from importlib.util import find_spec
 
+from mimic_edge.kernels.errors import KernelInputError, KernelTypeError
 from mimic_edge.kernels.reference import fusion_head_reference, pooled_outer, pooled_outer_factorized
 
 _TRITON_INSTALLED = find_spec("triton") is not None  # a path lookup: triton is not imported
@@ -28,22 +29,12 @@ def triton_head_usable(device) -> bool:
 
 def __getattr__(name: str):
     if name == "fusion_head":  # imports triton: only on first use
-        from mimic_edge.kernels.fusion_head import fusion_head
+        from mimic_edge.kernels.fused_head import fusion_head
 
+        globals()["fusion_head"] = fusion_head  # later lookups skip this function
         return fusion_head
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class _Package(types.ModuleType):
-    """Keeps `mimic_edge.kernels.fusion_head` the function: importing the submodule of the
-    same name would otherwise rebind the package attribute to the module."""
-
-    def __setattr__(self, name: str, value) -> None:
-        if name == "fusion_head" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
-__all__ = ["fusion_head", "fusion_head_reference", "pooled_outer", "pooled_outer_factorized", "triton_head_usable"]
+__all__ = ["KernelInputError", "KernelTypeError", "fusion_head", "fusion_head_reference", "pooled_outer",
+           "pooled_outer_factorized", "triton_head_usable"]

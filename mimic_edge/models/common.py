@@ -1,4 +1,4 @@
-"""Pieces both models share: exact bidirectional LSTMs over padded batches, and masks.
+"""Pieces both models share: exact bidirectional LSTMs over padded batches, masks, the task loss.
 
 A padded batch with per-sample `lengths` must give the same result as each sample run alone.
 The forward direction is exact on a padded batch up to each sample's last valid step; the
@@ -10,6 +10,7 @@ no packed sequences, no Python branches on data: it exports to plain ONNX.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -51,3 +52,10 @@ def masked_mean(x: Tensor, lengths: Tensor | None) -> Tensor:
         return x.mean(dim=1)
     mask = valid_mask(lengths, x.shape[1]).to(x.dtype)[..., None]  # (B, L, 1)
     return (x * mask).sum(dim=1) / lengths[:, None].to(x.dtype)
+
+
+def task_loss(score: Tensor, target: Tensor) -> Tensor:
+    """MSE for regression (out = 1), cross-entropy over classes otherwise (Eqs. 13-14)."""
+    if score.shape[-1] == 1:
+        return F.mse_loss(score.view(-1), target.view(-1).to(score.dtype))
+    return F.cross_entropy(score, target.view(-1).long())

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from mimic_edge.config import MODALITIES, MimicConfig
 from mimic_edge.kernels import triton_head_usable
 from mimic_edge.kernels.reference import fusion_head_reference, pooled_outer
-from mimic_edge.models.common import bilstm, masked_mean, valid_mask
+from mimic_edge.models.common import bilstm, masked_mean, task_loss, valid_mask
 
 
 class UnimodalEncoder(nn.Module):
@@ -135,13 +135,6 @@ class MIMIC(nn.Module):
         contrast = contrastive_loss(enc["h_hat"], self.config.temperature)
         total = task + self.config.contrast_weight * contrast
         return total, {"loss": total.item(), "task": task.item(), "contrast": contrast.item()}
-
-
-def task_loss(score: Tensor, target: Tensor) -> Tensor:
-    """MSE for regression (out = 1), cross-entropy over classes otherwise (Eqs. 13-14)."""
-    if score.shape[-1] == 1:
-        return F.mse_loss(score.view(-1), target.view(-1).to(score.dtype))
-    return F.cross_entropy(score, target.view(-1).long())
 
 
 def contrastive_loss(h_hat: Tensor, temperature: float) -> Tensor:

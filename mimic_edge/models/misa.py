@@ -17,8 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from mimic_edge.config import MODALITIES, MisaConfig
-from mimic_edge.models.common import bilstm, masked_mean
-from mimic_edge.models.mimic import task_loss
+from mimic_edge.models.common import bilstm, masked_mean, task_loss
 
 
 class StackedBiLSTM(nn.Module):

@@ -10,6 +10,7 @@ triton = pytest.importorskip("triton", reason="compiles the Triton kernel")
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "fusion_head_registers.py"
 
 
+@pytest.mark.slow  # compiles 4 kernels for sm_90: 10-36 s on a 2-core CPU without Triton's cache
 @pytest.mark.skipif(not (Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump").exists(),
                     reason="this triton build ships no cuobjdump")
 def test_launch_configurations_fit_in_registers():

@@ -2,7 +2,6 @@
 interpreter (tests/conftest.py sets TRITON_INTERPRET=1 on machines without a GPU, before
 anything imports the kernel), on CUDA tensors otherwise."""
 import functools
-import importlib
 import os
 import subprocess
 import sys
@@ -10,13 +9,12 @@ import sys
 import pytest
 import torch
 
-from mimic_edge.errors import ConfigError, InputError
-from mimic_edge.kernels import fusion_head_reference
+from mimic_edge.kernels import KernelInputError, KernelTypeError, fusion_head_reference
 
 pytest.importorskip("triton", reason="the fused head needs triton")
-from mimic_edge.kernels import fusion_head  # noqa: E402
+from mimic_edge.kernels import fused_head as fused  # noqa: E402  the kernel's module
+from mimic_edge.kernels import fusion_head  # noqa: E402  the function
 
-fused = importlib.import_module("mimic_edge.kernels.fusion_head")  # the module; the package's name is the function
 DEVICE = "cpu" if fused._INTERPRETED else "cuda"
 pytestmark = pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(),
                                 reason="TRITON_INTERPRET is off and there is no CUDA GPU")
@@ -225,26 +223,29 @@ def _replace(index, value):
     return mutate
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (_replace(0, lambda x: x[:, :, :8]), "h: expected shape (4, 3, 16), found (4, 3, 8)"),
-    (_replace(0, lambda x: x[:, 0]), "h: expected shape (B, 3, 16), found (4, 16)"),
-    (_replace(1, lambda x: x[:3]), "i: expected shape (4, 3, 16), found (3, 3, 16)"),
-    (_replace(2, lambda x: x[:, :32]), "s: expected shape (4, 64), found (4, 32)"),
-    (_replace(3, lambda x: x.T), "w_m: expected shape (64, 512), found (512, 64)"),
-    (_replace(4, lambda x: torch.zeros(65, device=x.device)), "b_m: expected shape (64,), found (65,)"),
-    (_replace(7, lambda x: x[:, :128]), "w_g: expected shape (192, 192), found (192, 128)"),
-    (lambda inputs: [x[:0] if x.shape[0] == 4 else x for x in inputs], "empty batch"),
-    (_replace(3, lambda x: x.half()), "found h float32, i float32, s float32, w_m float16"),
-    (lambda inputs: [x.double() for x in inputs], "expected one dtype, float32, float16 or bfloat16"),
-    (lambda inputs: [x.int() for x in inputs], "found h int32"),
-    (_replace(0, lambda x: x.tolist()), "h: expected a torch.Tensor, found list"),
-    (_replace(5, lambda x: x.to("meta")), f"expected all tensors on one device, found ['{DEVICE}"),
-    (lambda inputs: [x.to("meta") for x in inputs], "expected CUDA tensors (or CPU ones under Triton's interpreter), found meta"),
+@pytest.mark.parametrize("mutate, kind, message", [
+    (_replace(0, lambda x: x[:, :, :8]), KernelInputError, "h: expected shape (4, 3, 16), found (4, 3, 8)"),
+    (_replace(0, lambda x: x[:, 0]), KernelInputError, "h: expected shape (B, 3, 16), found (4, 16)"),
+    (_replace(1, lambda x: x[:3]), KernelInputError, "i: expected shape (4, 3, 16), found (3, 3, 16)"),
+    (_replace(2, lambda x: x[:, :32]), KernelInputError, "s: expected shape (4, 64), found (4, 32)"),
+    (_replace(3, lambda x: x.T), KernelInputError, "w_m: expected shape (64, 512), found (512, 64)"),
+    (_replace(4, lambda x: torch.zeros(65, device=x.device)), KernelInputError, "b_m: expected shape (64,), found (65,)"),
+    (_replace(7, lambda x: x[:, :128]), KernelInputError, "w_g: expected shape (192, 192), found (192, 128)"),
+    (lambda inputs: [x[:0] if x.shape[0] == 4 else x for x in inputs], KernelInputError, "empty batch"),
+    (_replace(3, lambda x: x.half()), KernelTypeError, "found h float32, i float32, s float32, w_m float16"),
+    (lambda inputs: [x.double() for x in inputs], KernelTypeError, "expected one dtype, float32, float16 or bfloat16"),
+    (lambda inputs: [x.int() for x in inputs], KernelTypeError, "found h int32"),
+    (_replace(0, lambda x: x.tolist()), KernelTypeError, "h: expected a torch.Tensor, found list"),
+    (_replace(5, lambda x: x.to("meta")), KernelTypeError, f"expected all tensors on one device, found ['{DEVICE}"),
+    (lambda inputs: [x.to("meta") for x in inputs], KernelTypeError,
+     "expected CUDA tensors (or CPU ones under Triton's interpreter), found meta"),
 ])
-def test_bad_inputs_get_one_clear_error(mutate, message):
-    with pytest.raises(InputError) as error:
+def test_bad_inputs_get_one_clear_error(mutate, kind, message):
+    with pytest.raises(kind) as error:
         fusion_head(*mutate(case(4, "signed")[0]))
     assert message in str(error.value)
+    assert isinstance(error.value, ValueError)  # KernelTypeError is a KernelInputError, so a ValueError too
+    assert isinstance(error.value, TypeError) == (kind is KernelTypeError)
 
 
 @pytest.mark.parametrize("options, message", [
@@ -253,21 +254,21 @@ def test_bad_inputs_get_one_clear_error(mutate, message):
     ({"block_b": 128}, "block_b must be one of (16, 32, 64), got 128"),
 ])
 def test_bad_options_get_one_clear_error(options, message):
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(KernelInputError) as error:
         fusion_head(*case(4, "signed")[0], **options)
     assert message in str(error.value)
+    assert not isinstance(error.value, KernelTypeError)
 
 
 def test_cpu_tensors_without_the_interpreter_get_one_clear_error():
     """A fresh process with the interpreter off: the kernel module is compiled for GPUs."""
     script = (
         "import torch\n"
-        "from mimic_edge.errors import InputError\n"
-        "from mimic_edge.kernels import fusion_head\n"
+        "from mimic_edge.kernels import KernelTypeError, fusion_head\n"
         "shapes = [(2, 3, 16), (2, 3, 16), (2, 64), (64, 512), (64,), (64, 512), (64,), (192, 192), (192,)]\n"
         "try:\n"
         "    fusion_head(*(torch.zeros(s) for s in shapes))\n"
-        "except InputError as error:\n"
+        "except KernelTypeError as error:\n"
         "    print(error)\n"
     )
     env = {**os.environ, "TRITON_INTERPRET": "0"}

@@ -60,7 +60,7 @@ from torch import Tensor
 from torch.library import triton_op, wrap_triton
 from triton.runtime.interpreter import InterpretedFunction
 
-from mimic_edge.errors import ConfigError, InputError
+from mimic_edge.kernels.errors import KernelInputError, KernelTypeError
 from mimic_edge.kernels.reference import fusion_head_reference
 
 ALGORITHMS = ("factorized", "direct")
@@ -299,37 +299,39 @@ def _shape(shape) -> str:
 
 
 def _check(tensors: dict[str, Tensor], algorithm: str, block_b: int | None) -> None:
-    """Raise one clear error for the first problem found: option, type, shape, dtype, device."""
+    """Raise one clear error for the first problem found: option, type, shape, dtype, device.
+    KernelInputError for a bad option value, shape or empty batch; KernelTypeError (also a
+    KernelInputError) for a non-tensor, a bad dtype or device."""
     if algorithm not in ALGORITHMS:
-        raise ConfigError(f"fusion_head: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+        raise KernelInputError(f"fusion_head: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if block_b is not None and block_b not in BLOCK_SIZES:
-        raise ConfigError(f"fusion_head: block_b must be one of {BLOCK_SIZES}, got {block_b!r}")
+        raise KernelInputError(f"fusion_head: block_b must be one of {BLOCK_SIZES}, got {block_b!r}")
     for name, x in tensors.items():
         if not isinstance(x, Tensor):
-            raise InputError(f"fusion_head: {name}: expected a torch.Tensor, found {type(x).__name__}")
+            raise KernelTypeError(f"fusion_head: {name}: expected a torch.Tensor, found {type(x).__name__}")
     h = tensors["h"]
     batch = h.shape[0] if h.dim() == 3 else "B"
     expected = {"h": (batch, 3, 16), "i": (batch, 3, 16), "s": (batch, 64), "w_m": (64, 512), "b_m": (64,),
                 "w_i": (64, 512), "b_i": (64,), "w_g": (192, 192), "b_g": (192,)}
     for name, shape in expected.items():
         if tuple(tensors[name].shape) != shape:
-            raise InputError(f"fusion_head: {name}: expected shape {_shape(shape)}, "
-                             f"found {_shape(tensors[name].shape)}")
+            raise KernelInputError(f"fusion_head: {name}: expected shape {_shape(shape)}, "
+                                   f"found {_shape(tensors[name].shape)}")
     if batch == 0:
-        raise InputError("fusion_head: empty batch (B = 0): expected at least one sample")
+        raise KernelInputError("fusion_head: empty batch (B = 0): expected at least one sample")
     dtypes = [x.dtype for x in tensors.values()]
     if h.dtype not in _DTYPES or len(set(dtypes)) > 1:
         found = ", ".join(f"{name} {str(x.dtype).removeprefix('torch.')}" for name, x in tensors.items())
-        raise InputError(f"fusion_head: expected one dtype, float32, float16 or bfloat16, for all tensors; found {found}")
+        raise KernelTypeError(f"fusion_head: expected one dtype, float32, float16 or bfloat16, for all tensors; found {found}")
     devices = sorted({str(x.device) for x in tensors.values()})
     if len(devices) > 1:
-        raise InputError(f"fusion_head: expected all tensors on one device, found {devices}")
+        raise KernelTypeError(f"fusion_head: expected all tensors on one device, found {devices}")
     if h.device.type == "cpu" and not _INTERPRETED:
-        raise InputError("fusion_head: CPU tensors need Triton's interpreter, which is off (TRITON_INTERPRET=1 "
-                         "must be set before mimic_edge.kernels.fusion_head is imported): use CUDA tensors, "
-                         "the interpreter, or fusion_head_reference")
+        raise KernelTypeError("fusion_head: CPU tensors need Triton's interpreter, which is off (TRITON_INTERPRET=1 "
+                              "must be set before mimic_edge.kernels.fusion_head is first used): use CUDA tensors, "
+                              "the interpreter, or fusion_head_reference")
     if h.device.type not in ("cpu", "cuda"):
-        raise InputError(f"fusion_head: expected CUDA tensors (or CPU ones under Triton's interpreter), found {h.device}")
+        raise KernelTypeError(f"fusion_head: expected CUDA tensors (or CPU ones under Triton's interpreter), found {h.device}")
 
 
 def fusion_head(h: Tensor, i: Tensor, s: Tensor, w_m: Tensor, b_m: Tensor, w_i: Tensor, b_i: Tensor,
@@ -341,7 +343,9 @@ def fusion_head(h: Tensor, i: Tensor, s: Tensor, w_m: Tensor, b_m: Tensor, w_i: 
     bfloat16 (all the same), fp32 accumulation, output in the input dtype. CUDA tensors, or CPU
     tensors under TRITON_INTERPRET=1. algorithm: "factorized" (default) or "direct" (module
     docstring: both are exact). block_b: samples per program (default: by batch size and device).
-    Differentiable: the backward is the PyTorch reference's.
+    Differentiable: the backward is the PyTorch reference's. Raises KernelInputError (a
+    ValueError) for a bad option, shape or empty batch, KernelTypeError (a KernelInputError and
+    a TypeError) for a non-tensor, a bad dtype or device (mimic_edge.kernels.errors).
     """
     tensors = dict(h=h, i=i, s=s, w_m=w_m, b_m=b_m, w_i=w_i, b_i=b_i, w_g=w_g, b_g=b_g)
     _check(tensors, algorithm, block_b)
