@@ -3,8 +3,21 @@ this machine has; unavailable backends are listed as skipped, with the reason.""
 from __future__ import annotations
 
 import sys
+import textwrap
+from pathlib import Path
 
+from mimic_edge.bench.config import BACKEND_NAMES, DEVICES, BenchConfig, check_config
 from mimic_edge.cli._common import EXAMPLES_HELP, int_list, str_list
+from mimic_edge.config import MODEL_NAMES, PRESETS
+
+DEFAULTS = BenchConfig()
+
+
+class _Help(EXAMPLES_HELP):
+    """Wraps help at spaces only, so that names such as mosi-bert stay whole."""
+
+    def _split_lines(self, text, width):
+        return textwrap.wrap(text, width, break_on_hyphens=False)
 
 EXAMPLES = """examples:
   mimic-edge bench                                   # every backend, preset mosi, batch 1, 8, 64
@@ -17,20 +30,24 @@ EXAMPLES = """examples:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="params, FLOPs, latency and memory of MIMIC vs MISA per backend",
-                       description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_HELP)
+                       description=__doc__, epilog=EXAMPLES, formatter_class=_Help)
     what = p.add_argument_group("what to measure")
-    what.add_argument("--models", type=str_list, default=("mimic", "misa"), help="comma-separated (default: mimic,misa)")
-    what.add_argument("--presets", type=str_list, default=("mosi",), help="comma-separated (default: mosi)")
-    what.add_argument("--backends", type=str_list, default=None,
-                      help="comma-separated (default: all; those this machine lacks are listed as skipped)")
-    what.add_argument("--batch-sizes", type=int_list, default=(1, 8, 64), help="comma-separated (default: 1,8,64)")
+    what.add_argument("--models", type=str_list, default=DEFAULTS.models, metavar="NAME[,NAME]",
+                      help=f"comma-separated, some of: {_names(MODEL_NAMES)} (default: {_names(DEFAULTS.models)})")
+    what.add_argument("--presets", type=str_list, default=DEFAULTS.presets, metavar="NAME[,NAME]",
+                      help=f"comma-separated, some of: {_names(PRESETS)} (default: {_names(DEFAULTS.presets)})")
+    what.add_argument("--backends", type=str_list, default=None, metavar="NAME[,NAME]",
+                      help=f"comma-separated, some of: {_names(BACKEND_NAMES)} (default: all; those this machine "
+                           "lacks are listed as skipped)")
+    what.add_argument("--batch-sizes", type=int_list, default=DEFAULTS.batch_sizes,
+                      help=f"comma-separated (default: {_names(DEFAULTS.batch_sizes)})")
     what.add_argument("--seq-len", type=int, default=None, help="sequence length (default: the preset's, 50)")
-    what.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda when available")
+    what.add_argument("--device", default=DEFAULTS.device, choices=DEVICES, help="default: cuda when available")
     how = p.add_argument_group("how")
-    how.add_argument("--warmup", type=int, default=10, help="untimed runs first (default: 10)")
-    how.add_argument("--iters", type=int, default=100, help="timed runs per row (default: 100)")
+    how.add_argument("--warmup", type=int, default=DEFAULTS.warmup, help=f"untimed runs first (default: {DEFAULTS.warmup})")
+    how.add_argument("--iters", type=int, default=DEFAULTS.iters, help=f"timed runs per row (default: {DEFAULTS.iters})")
     how.add_argument("--threads", type=int, default=None, help="intra-op threads, torch and ONNX Runtime (default: theirs)")
-    how.add_argument("--cache-dir", default=".cache/mimic-edge", help="exported artifacts (default: .cache/mimic-edge)")
+    how.add_argument("--cache-dir", default=DEFAULTS.cache_dir, help=f"exported artifacts (default: {DEFAULTS.cache_dir})")
     table = p.add_argument_group("efficiency table (the paper's Table 3 on this machine)")
     table.add_argument("--table", choices=("latency", "efficiency"), default="latency",
                        help="latency: one row per backend and batch size (default); efficiency: params, "
@@ -46,19 +63,25 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
-    from mimic_edge.bench import BenchConfig, machine_info, resolve_device, run_bench, to_markdown, write_csv
-    from mimic_edge.io import atomic_write_json
+def _names(values) -> str:
+    return ", ".join(map(str, values))
 
+
+def run(args) -> int:
     efficiency = args.table == "efficiency"
     cfg = BenchConfig(models=args.models, presets=args.presets, backends=args.backends,
                       batch_sizes=(1,) if efficiency else args.batch_sizes, seq_len=args.seq_len, warmup=args.warmup,
                       iters=args.iters, threads=args.threads, device=args.device, cache_dir=args.cache_dir)
+    check_config(cfg)  # names and numbers, before torch is imported: a typo fails at once
+
+    from mimic_edge.bench import machine_info, plot_latency, resolve_device, run_bench, to_markdown, write_csv
+    from mimic_edge.io import atomic_write_json
+
     rows = run_bench(cfg, progress=sys.stderr.isatty())
     info = machine_info(resolve_device(args.device))
     print(f"machine: {info['cpu']}, {info['cpu_count']} CPUs, {info['threads']} threads" + (f", {info['gpu']}" if "gpu" in info else "")
           + f"; torch {info['torch']}, onnxruntime {info.get('onnxruntime', '–')}; {info['date']}")
-    print("FLOPs: multiply-add = 2, matmul-like ops incl. LSTM gates and attention (mimic_edge.flops)\n")
+    print("FLOPs: multiply-add = 2, matmul-like ops incl. LSTM gates and attention (mimic_edge.bench.flops)\n")
     if efficiency:
         rows = _efficiency(args, rows)
     else:
@@ -68,22 +91,33 @@ def run(args) -> int:
     if args.csv:
         write_csv(rows, args.csv)
     if args.plot and not efficiency:
-        from mimic_edge.bench_plot import plot_latency
-
         plot_latency(rows, args.plot)
     return 0
 
 
 def _efficiency(args, bench_rows: list[dict]) -> list[dict]:
-    from pathlib import Path
-
-    from mimic_edge.efficiency import efficiency_markdown, efficiency_rows, read_run, train_runs
+    from mimic_edge.bench.efficiency import efficiency_markdown, efficiency_rows, read_run
 
     folders = list(args.train_log)
     if args.train:
-        folders += train_runs(args.models, args.presets, Path(args.cache_dir) / "train", progress=sys.stderr.isatty())
+        folders += _train_runs(args.models, args.presets, Path(args.cache_dir) / "train", progress=sys.stderr.isatty())
     rows = efficiency_rows(bench_rows, [read_run(f) for f in folders])
     print("Latency: the fastest backend at batch 1. Epochs, MAE, Acc-2: the best validation epoch of the "
           "training run (the paper's on CMU-MOSI).\n")
     print(efficiency_markdown(rows))
     return rows
+
+
+def _train_runs(models, presets, out_dir: Path, progress: bool) -> list[Path]:
+    """Train each model on the synthetic set of each preset (default sizes); the run folders."""
+    from mimic_edge.data import synthetic
+    from mimic_edge.train import TrainConfig, train
+
+    folders = []
+    for preset in presets:
+        dataset = synthetic(preset)
+        for name in models:
+            folder = out_dir / f"{name}-{preset}"
+            train(dataset, TrainConfig(model=name, preset=preset), folder, progress=progress)
+            folders.append(folder)
+    return folders

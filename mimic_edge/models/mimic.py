@@ -42,7 +42,7 @@ class UnimodalEncoder(nn.Module):
 
 
 class MIMIC(nn.Module):
-    # FLOP breakdown (mimic_edge.flops): submodules per group; "fusion" is everything else
+    # FLOP breakdown (mimic_edge.bench.flops): submodules per group; "fusion" is everything else
     FLOP_GROUPS = {"encoders": ("encoders", "align"), "head": ("head",)}
 
     def __init__(self, config: MimicConfig):

@@ -41,7 +41,7 @@ def _project(in_dim: int, hidden: int) -> nn.Sequential:
 
 
 class MISA(nn.Module):
-    # FLOP breakdown (mimic_edge.flops): submodules per group; "fusion" is everything else
+    # FLOP breakdown (mimic_edge.bench.flops): submodules per group; "fusion" is everything else
     FLOP_GROUPS = {"encoders": ("utterance", "project"), "head": ("fusion",)}
 
     def __init__(self, config: MisaConfig):

@@ -27,6 +27,21 @@ class TorchPredictor:
         self.dims = self.model.config.dims
         self.out_dim = self.model.config.out_dim
 
+    @classmethod
+    def from_model(cls, model: torch.nn.Module, device: str | torch.device | None = None, *, config=None,
+                   name: str = "<in-memory model>") -> TorchPredictor:
+        """A predictor for a model already in memory, e.g. a `torch.compile`d one (the bench
+        times every PyTorch backend through this). The model is moved to `device` and put in eval
+        mode. `config`: the model's config, for its dims (default: `model.config`; a compiled
+        module may carry none). `name` stands for the path in `repr`."""
+        predictor = cls.__new__(cls)
+        predictor.path = Path(name)
+        predictor.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        predictor.model = model.to(predictor.device).eval()
+        config = config if config is not None else model.config
+        predictor.dims, predictor.out_dim = config.dims, config.out_dim
+        return predictor
+
     def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
         inputs = dict(zip(MODALITIES, (text, audio, vision)))
         check_inputs(inputs, self.dims)

@@ -36,6 +36,7 @@ def test_configure_builds_or_says_what_is_missing(configured):
         assert "TensorRT example not built: needs the CUDA toolkit" in result.stderr, result.stderr
 
 
+@pytest.mark.gpu
 @pytest.mark.tensorrt
 def test_cpp_scores_equal_python(configured, artifacts, tmp_path):
     build, result = configured

@@ -84,6 +84,7 @@ def test_unavailable_reason_names_what_is_missing():
 NO_ENGINE = unavailable_reason()
 
 
+@pytest.mark.gpu
 @pytest.mark.tensorrt
 @pytest.mark.skipif(NO_ENGINE is not None, reason=f"no TensorRT engine can be built here: {NO_ENGINE}")
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])

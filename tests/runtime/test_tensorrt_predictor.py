@@ -54,6 +54,7 @@ def engine(artifacts, tmp_path_factory):
     return result.engine_path
 
 
+@pytest.mark.gpu
 @pytest.mark.tensorrt
 def test_engine_round_trip(artifacts, engine):
     predictor = load(engine)
@@ -69,6 +70,7 @@ def test_engine_round_trip(artifacts, engine):
         assert out.shape == ref.shape and sqnr >= 40.0, f"batch {batch}: SQNR {sqnr:.1f} dB"
 
 
+@pytest.mark.gpu
 @pytest.mark.tensorrt
 def test_engine_profile_ranges(engine):
     predictor = load(engine)
@@ -79,6 +81,7 @@ def test_engine_profile_ranges(engine):
         predictor.predict(*(np.ones((9, 50, d), np.float32) for d in predictor.dims.values()))
 
 
+@pytest.mark.gpu
 @pytest.mark.tensorrt
 def test_engine_threads_give_serial_results(engine, threads_match_serial):
     predictor = load(engine)

@@ -1,8 +1,8 @@
 """The efficiency table: best backend at batch 1, FLOP shares, training runs read back."""
 import pytest
 
+from mimic_edge.bench.efficiency import efficiency_markdown, efficiency_rows, read_run
 from mimic_edge.data import synthetic
-from mimic_edge.efficiency import efficiency_markdown, efficiency_rows, read_run
 from mimic_edge.errors import ConfigError
 from mimic_edge.train import TrainConfig, train
 

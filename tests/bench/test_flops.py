@@ -1,10 +1,10 @@
-"""FLOP counts (mimic_edge.flops) against analytic formulas, both models, every preset."""
+"""FLOP counts (mimic_edge.bench.flops) against analytic formulas, both models, every preset."""
 import pytest
 import torch
 
 from mimic_edge import build_model
+from mimic_edge.bench.flops import count_flops, flops_breakdown
 from mimic_edge.config import PRESETS
-from mimic_edge.flops import count_flops, flops_breakdown
 
 
 def linear(n_in, n_out, rows=1):

@@ -3,8 +3,9 @@
 Per model and preset: parameters, FLOPs per sample (and the fusion + head share: the paper's
 "2 MFLOPs" fits only that part of MIMIC, the LSTM encoders alone are ~20 MFLOPs at `mosi`),
 the best batch-1 latency among the backends measured, and, from training runs
-(`mimic-edge train` output folders), the convergence epoch and the validation MAE / Acc-2 at
-that epoch. The paper's figures stand in adjacent columns.
+(`mimic-edge train` output folders, or those `mimic-edge bench --train` makes), the
+convergence epoch and the validation MAE / Acc-2 at that epoch. The paper's figures stand in
+adjacent columns.
 """
 from __future__ import annotations
 
@@ -33,21 +34,6 @@ def read_run(folder: str | Path) -> dict:
             "data": summary["config"].get("data"), "epochs": summary["best_epoch"],
             "MAE": best["valid"]["MAE"], "Acc2": 100 * best["valid"]["Non0_acc_2"],
             "train_seconds": summary["seconds"]}
-
-
-def train_runs(models, presets, out_dir: str | Path, progress: bool = False) -> list[Path]:
-    """Train each model on the synthetic set of each preset (default sizes); the run folders."""
-    from mimic_edge.data import synthetic
-    from mimic_edge.train import TrainConfig, train
-
-    folders = []
-    for preset in presets:
-        dataset = synthetic(preset)
-        for name in models:
-            folder = Path(out_dir) / f"{name}-{preset}"
-            train(dataset, TrainConfig(model=name, preset=preset), folder, progress=progress)
-            folders.append(folder)
-    return folders
 
 
 def efficiency_rows(bench_rows: list[dict], runs: list[dict]) -> list[dict]:

@@ -1,0 +1,78 @@
+"""What a bench is asked to measure: `BenchConfig`, the backends by name, and the checks.
+
+Light (no torch): the CLI checks names with `check_config` before anything heavy is imported.
+Backend names come from the registries, not from spelling: `ort-<key>` for every entry of
+`mimic_edge.export.formats.PRECISIONS`, `trt-<key>` for every entry made for TensorRT; models
+from `mimic_edge.config.MODEL_NAMES`, presets from `mimic_edge.config.PRESETS`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mimic_edge.config import DEFAULT_PRESET, MODEL_NAMES, PRESETS
+from mimic_edge.errors import ConfigError
+from mimic_edge.export.formats import DEFAULT_PRECISION, PRECISIONS
+
+DEVICES = ("auto", "cpu", "cuda")  # auto: cuda when torch sees a GPU
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One way of running a model, a row kind of the bench table."""
+
+    name: str  # what --backends takes; the rows' "backend"
+    setup: str  # its set-up function: a key of mimic_edge.bench.backends.SETUPS
+    precision: str = DEFAULT_PRECISION  # the rows' "precision"
+    artifact: str | None = None  # the exported artifact it runs: a key of PRECISIONS
+
+
+BACKENDS: dict[str, Backend] = {b.name: b for b in (
+    Backend("eager", "eager"),
+    Backend("compile", "compile"),
+    Backend("triton", "triton"),  # PyTorch with the fused Triton head: MIMIC, CUDA
+    *(Backend(f"ort-{key}", "ort", p.name, key) for key, p in PRECISIONS.items()),
+    *(Backend(f"trt-{key}", "tensorrt", p.name, key) for key, p in PRECISIONS.items() if p.tensorrt),
+    Backend("torch-tensorrt", "torch-tensorrt", "fp16"),  # torch-tensorrt's own setting, not an artifact
+)}
+BACKEND_NAMES = tuple(BACKENDS)  # in table order
+
+
+@dataclass
+class BenchConfig:
+    models: tuple[str, ...] = MODEL_NAMES
+    presets: tuple[str, ...] = (DEFAULT_PRESET,)
+    backends: tuple[str, ...] | None = None  # None: every backend, unavailable ones skipped
+    batch_sizes: tuple[int, ...] = (1, 8, 64)
+    seq_len: int | None = None  # None: the preset's
+    warmup: int = 10
+    iters: int = 100  # timed runs per row; p99 needs about 100
+    threads: int | None = None  # intra-op threads for torch and ONNX Runtime; None: their defaults
+    device: str = "auto"  # one of DEVICES
+    seed: int = 0
+    cache_dir: str = ".cache/mimic-edge"  # exported artifacts, reused across runs
+
+
+def check_config(cfg: BenchConfig) -> None:
+    """A ConfigError naming the first bad field, before any model is built."""
+    _check_names("model", cfg.models, MODEL_NAMES)
+    _check_names("preset", cfg.presets, PRESETS)
+    if cfg.backends is not None:
+        _check_names("backend", cfg.backends, BACKENDS)
+    if cfg.device not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
+    if not cfg.batch_sizes or min(cfg.batch_sizes) < 1:
+        raise ConfigError(f"batch sizes must be positive integers, got {list(cfg.batch_sizes)}")
+    if cfg.iters < 1 or cfg.warmup < 0:
+        raise ConfigError(f"iters must be >= 1 and warmup >= 0, got iters={cfg.iters}, warmup={cfg.warmup}")
+    if cfg.seq_len is not None and cfg.seq_len < 1:
+        raise ConfigError(f"seq_len must be >= 1, got {cfg.seq_len}")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
+
+
+def _check_names(kind: str, names, valid) -> None:
+    if not names:
+        raise ConfigError(f"no {kind} given: expected one or more of {', '.join(valid)}")
+    for name in names:
+        if name not in valid:
+            raise ConfigError(f"unknown {kind} {name!r}: expected some of {', '.join(valid)}")

@@ -1,0 +1,20 @@
+"""mimic_edge.bench.timing: percentiles, call counts, memory."""
+from mimic_edge.bench.timing import PeakMemory, percentile, time_runs
+
+
+def test_percentile_nearest_rank():
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile([3.0], 99) == 3.0
+
+
+def test_time_runs_times_each_call_after_warmup():
+    calls = []
+    times = time_runs(lambda: calls.append(1), warmup=2, iters=5, device="cpu")
+    assert len(calls) == 7 and len(times) == 5 and all(t >= 0 for t in times)
+
+
+def test_peak_memory_sees_an_allocation():
+    with PeakMemory("cpu") as memory:
+        block = bytearray(64 * 2**20)
+        block[::4096] = b"x" * len(block[::4096])  # touch every page
+    assert memory.mb is None or memory.mb >= 32  # None where /proc/self/clear_refs is not writable
