@@ -25,20 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mimic_edge.config import MODALITIES
-from mimic_edge.export import ExportConfig, export
+from mimic_edge.config import MODALITIES, OUTPUT_NAME
+from mimic_edge.export import PRECISIONS, ExportConfig, export
 from mimic_edge.io import atomic_write_json
-
-PRECISIONS = ("fp32", "fp16", "int8")
+from mimic_edge.runtime import load
 
 
 def session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    """The session mimic_edge.runtime runs the artifact with, on the CPU."""
+    return load(path, providers=["CPUExecutionProvider"], threads=threads).session
 
 
 def p50_side_by_side(paths: dict[str, Path], feeds: dict, threads: int, rounds: int, iters: int) -> dict[str, float]:
@@ -118,7 +113,7 @@ def compare_exporters(args) -> list[dict]:
     example = tuple(torch.zeros(2, 3 + i, model.config.dims[m]) for i, m in enumerate(MODALITIES))
     start = time.perf_counter()
     torch.onnx.export(model, example, folder / "dynamo.onnx", dynamo=True, external_data=False, opset_version=18,
-                      input_names=list(MODALITIES), output_names=["score"], dynamic_shapes=shapes)
+                      input_names=list(MODALITIES), output_names=[OUTPUT_NAME], dynamic_shapes=shapes)
     seconds["dynamo"] = time.perf_counter() - start
     assert dynamic_axes()  # same axes as the TorchScript path
     paths = {k: folder / f"{k}.onnx" for k in seconds}
