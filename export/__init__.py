@@ -16,7 +16,7 @@ Importing this package is light: `export` and `ExportResult` load the pipeline (
 on first access.
 """
 from mimic_edge.export.config import DEFAULT_CALIB_SAMPLES, DEFAULT_VALID_SAMPLES, ExportConfig
-from mimic_edge.export.formats import PRECISION_NAMES, PRECISIONS, Precision, get_precision
+from mimic_edge.export.formats import PRECISION_NAMES, PRECISIONS, TARGETS, Precision, find_precision, get_precision
 
 
 def __getattr__(name: str):
@@ -28,4 +28,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["DEFAULT_CALIB_SAMPLES", "DEFAULT_VALID_SAMPLES", "ExportConfig", "ExportResult", "PRECISIONS",
-           "PRECISION_NAMES", "Precision", "export", "get_precision"]
+           "PRECISION_NAMES", "Precision", "TARGETS", "export", "find_precision", "get_precision"]

@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from mimic_edge.errors import ConfigError
 
 DEFAULT_TARGET = "tensorrt"
+# Shown wherever a user may reach for fp16 on a CPU (the export's log, --help, errors).
+FP16_ON_CPU = ("; ONNX Runtime on x86 CPUs has no fast fp16 path (it computes fp16 graphs in fp32 behind casts), "
+               "so on a CPU use fp32, or int8 --target cpu")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Precision:
     calibrated: bool = False  # needs calibration inputs (the train split of --calib-data)
     target: str = DEFAULT_TARGET  # the runtime the artifact is made for
     tensorrt_flags: tuple[str, ...] = ()  # TensorRT 10.x builder flags (11.x: the ONNX's types decide)
+    note: str = ""  # what a user should know before using it; the export prints it
 
     @property
     def key(self) -> str:
@@ -62,16 +66,36 @@ class Precision:
 PRECISIONS: dict[str, Precision] = {p.key: p for p in (
     Precision("fp32", "float32 weights and compute", "to_fp32",
               Thresholds(max_abs=1e-4, sqnr_db=80.0, mae_delta=1e-5, acc2_delta=0.005)),
-    Precision("fp16", "float16 weights and compute, float32 inputs and outputs", "to_fp16",
+    Precision("fp16", "float16 weights and compute, float32 inputs and outputs, for GPUs", "to_fp16",
               Thresholds(max_abs=1e-2, sqnr_db=40.0, mae_delta=2e-3, acc2_delta=0.01),
-              tensorrt_flags=("FP16",)),
+              tensorrt_flags=("FP16",), note="fp16 artifacts are for GPUs" + FP16_ON_CPU),
     # INT8 alone keeps the float parts of the artifact, the LSTMs among them, in FP32 as validated.
     Precision("int8", "calibrated int8 Q/DQ on every MatMul/Gemm, LSTMs in float", "to_int8",
               Thresholds(max_abs=0.1, sqnr_db=15.0, mae_delta=0.02, acc2_delta=0.03),
               calibrated=True, tensorrt_flags=("INT8",)),
+    # For ONNX Runtime on CPUs, where the TensorRT artifact above is slower than fp32 (its LSTMs
+    # stay float and Q/DQ pairs cost a reformat each): docs/export.md, "INT8 on CPUs".
+    Precision("int8", "dynamic int8 for ONNX Runtime's CPU integer kernels, LSTMs included", "to_int8_cpu",
+              Thresholds(max_abs=0.1, sqnr_db=15.0, mae_delta=0.02, acc2_delta=0.03), target="cpu"),
 )}
 PRECISION_NAMES = tuple(dict.fromkeys(p.name for p in PRECISIONS.values()))  # what --precision takes
+TARGETS = tuple(dict.fromkeys(p.target for p in PRECISIONS.values()))  # what --target takes
 DEFAULT_PRECISION = "fp32"
+
+
+def find_precision(name: str, target: str = DEFAULT_TARGET) -> Precision:
+    """The entry for precision `name` on `target`; a ConfigError naming what exists otherwise."""
+    for entry in PRECISIONS.values():
+        if (entry.name, entry.target) == (name, target):
+            return entry
+    if name not in PRECISION_NAMES:
+        raise ConfigError(f"unknown precision {name!r}: expected one of {', '.join(PRECISION_NAMES)}")
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}: expected one of {', '.join(TARGETS)}")
+    offered = [p.target for p in PRECISIONS.values() if p.name == name]
+    hint = " (its artifact runs on every ONNX runtime: leave --target out)" if offered == [DEFAULT_TARGET] else ""
+    raise ConfigError(f"precision {name} has no artifact for target {target}: expected target "
+                      f"{', '.join(offered)}{hint}" + (FP16_ON_CPU if (name, target) == ("fp16", "cpu") else ""))
 
 
 def get_precision(key: str) -> Precision:

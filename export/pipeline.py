@@ -29,7 +29,6 @@ from mimic_edge.data import check_split, load_dataset
 from mimic_edge.errors import ConfigError, DataError
 from mimic_edge.export.checker import require_tensorrt_compatible
 from mimic_edge.export.config import ExportConfig, check_options
-from mimic_edge.export.formats import get_precision
 from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
 from mimic_edge.export.precision import convert
 from mimic_edge.export.tensorrt import build_engine, default_seq, make_profile, unavailable_reason
@@ -55,9 +54,10 @@ class ExportResult:
 def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
     """Export, check, validate and write the artifact (and the engine); see the module doc."""
     start = time.perf_counter()
-    check_options(config)
+    entry = check_options(config)
     check_opset(config.opset)
-    entry = get_precision(config.precision)
+    if entry.note:
+        log(f"note: {entry.note}")
     model, fresh = _load_model(config, log)
     preset = model.config.preset
     # The profile is checked before the export, so a bad --batch/--seq fails in a second.
@@ -183,16 +183,16 @@ def _engine(config: ExportConfig, result: ExportResult, data: bytes, profile, mo
 
 def _build_and_validate_engine(config, result, data, profile, model, valid, staged: Path, log) -> dict:
     stem = result.onnx_path.name.removesuffix(".onnx")
-    built = build_engine(data, staged, config.precision, profile, model.config.dims,
+    built = build_engine(data, staged, result.report["precision"], profile, model.config.dims,
                          result.onnx_path.with_name(f"{stem}.timing-cache"))
     write_sidecar(
         staged, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
-        compute_capability=built.compute_capability, precision=config.precision, profile=profile.to_dict(),
+        compute_capability=built.compute_capability, precision=result.report["precision"], profile=profile.to_dict(),
         model=model_name(model.config), preset=model.config.preset, config_digest=model.config.digest(),
         dims=model.config.dims, onnx_sha256=result.report["artifact_sha256"])
     log(f"validating {staged.name} (TensorRT {built.tensorrt_version}, {built.gpu_name}) against PyTorch:")
     seq = profile.seq[MODALITIES[0]]
-    report = validate_runner(predictor_runner(load(staged)), config.precision, model, valid, log,
+    report = validate_runner(predictor_runner(load(staged)), result.report["precision"], model, valid, log,
                              Limits(profile.batch.max, (seq.min, seq.max)))
     report.update(artifact=staged.name, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
                   profile=profile.to_dict(), onnx_sha256=result.report["artifact_sha256"])

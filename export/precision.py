@@ -13,6 +13,8 @@ inputs and outputs stay float32.
   weights, biases left in float (no int32 bias DequantizeLinear). Only MatMul and Gemm inputs
   are quantized, so LSTMs, LayerNorm, Softmax and the max-pool stay float (TensorRT fuses Q/DQ
   into the matrix products; Q/DQ around other ops only adds reformatting).
+- int8-cpu: for ONNX Runtime's CPU integer kernels, where the int8 artifact above is slower than
+  fp32 (LSTMs float, Q/DQ pairs): dynamic quantization of the LSTMs, MatMuls and Gemms.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ CALIB_BATCH = 32  # samples per calibration run; min/max do not depend on it
 # on every parity case from 5 to 50 steps (2-core x86_64 CPU, onnxruntime 1.32).
 CALIB_LENGTH_FRACTIONS = (1.0, 0.75, 0.5, 0.25, 0.1)
 QUANTIZED_OPS = ("MatMul", "Gemm")
+CPU_QUANTIZED_OPS = ("LSTM", "MatMul", "Gemm")  # int8-cpu: see to_int8_cpu
 
 
 def to_fp32(model: onnx.ModelProto, calibration: Calibration | None = None) -> onnx.ModelProto:
@@ -71,6 +74,23 @@ def to_int8(model: onnx.ModelProto, calibration: Calibration | None = None) -> o
                 "QuantizeBias": False,  # no int32 bias DequantizeLinear
             },
         )
+        quantized = onnx.load(out)
+    return lean(quantized)
+
+
+def to_int8_cpu(model: onnx.ModelProto, calibration: Calibration | None = None) -> onnx.ModelProto:
+    """INT8 for ONNX Runtime's CPU integer kernels: dynamic quantization (weights int8 ahead of
+    time, activations quantized per run from their own range, so no calibration), on
+    CPU_QUANTIZED_OPS. ONNX Runtime fuses the result into DynamicQuantizeLSTM,
+    DynamicQuantizeMatMul and MatMulIntegerToFloat (bias included). Chosen by measurement:
+    docs/export.md, "INT8 on CPUs"."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="mimic-edge-int8-cpu-") as tmp, _quiet_root_logger():
+        source, out = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        onnx.save(model, source)
+        quantize_dynamic(source, out, op_types_to_quantize=list(CPU_QUANTIZED_OPS), weight_type=QuantType.QInt8,
+                         per_channel=False, reduce_range=False)
         quantized = onnx.load(out)
     return lean(quantized)
 

@@ -42,12 +42,14 @@ class Artifacts:
         self._onnx = {}
 
     def onnx(self, precision: str = "fp32"):
-        """Path of the `precision` ("fp32" | "fp16" | "int8") artifact: `mimic-edge export` output."""
-        from mimic_edge.export import ExportConfig, export
+        """Path of the artifact of `precision`, a key of the export registry ("fp32", "fp16",
+        "int8", "int8-cpu", ...): `mimic-edge export` output."""
+        from mimic_edge.export import PRECISIONS, ExportConfig, export
 
         if precision not in self._onnx:
-            config = ExportConfig(checkpoint=str(self.checkpoint), precision=precision, out=str(self.folder),
-                                  valid_samples=64)  # validation is most of an export's time
+            entry = PRECISIONS[precision]
+            config = ExportConfig(checkpoint=str(self.checkpoint), precision=entry.name, target=entry.target,
+                                  out=str(self.folder), valid_samples=64)  # validation is most of an export's time
             self._onnx[precision] = export(config, log=lambda message: None).onnx_path
         return self._onnx[precision]
 

@@ -11,6 +11,7 @@ from mimic_edge.cli._common import EXAMPLES_HELP
 
 EXAMPLES = """examples:
   mimic-edge export --checkpoint runs/mimic/best --precision int8           # artifacts/best.int8.onnx
+  mimic-edge export --checkpoint runs/mimic/best --precision int8 --target cpu   # artifacts/best.int8-cpu.onnx
   mimic-edge export --model misa --preset mosi-bert --precision fp16 --out exports/
   mimic-edge export --checkpoint runs/mimic/best --precision int8 --calib-data mosi.pkl --calib-samples 512
   mimic-edge export --checkpoint runs/mimic/best --precision fp16 --engine --batch 1:1:32 --seq 1:50:100
@@ -20,7 +21,7 @@ EXAMPLES = """examples:
 
 def add_parser(sub) -> None:
     from mimic_edge.config import DEFAULT_PRESET, MODEL_NAMES, PRESETS
-    from mimic_edge.export import DEFAULT_CALIB_SAMPLES, PRECISIONS, ExportConfig
+    from mimic_edge.export import DEFAULT_CALIB_SAMPLES, PRECISION_NAMES, PRECISIONS, TARGETS, ExportConfig
 
     defaults = ExportConfig()
     p = sub.add_parser("export", help="validated ONNX artifacts (fp32/fp16/int8) and TensorRT engines",
@@ -34,9 +35,14 @@ def add_parser(sub) -> None:
                        help=f"feature preset, one of {', '.join(PRESETS)} (default: the checkpoint's, else "
                             f"{DEFAULT_PRESET})")
     artifact = p.add_argument_group("artifact")
-    artifact.add_argument("--precision", choices=list(PRECISIONS), default=defaults.precision,
-                          help="; ".join(f"{key}: {p.help}" for key, p in PRECISIONS.items())
+    artifact.add_argument("--precision", choices=PRECISION_NAMES, default=defaults.precision,
+                          help="; ".join(f"{p.name}{'' if p.target == defaults.target else ' --target ' + p.target}: "
+                                         f"{p.help}" for p in PRECISIONS.values())
                                + f" (default: {defaults.precision})")
+    artifact.add_argument("--target", choices=TARGETS, default=defaults.target,
+                          help=f"the runtime the artifact is made for: tensorrt (explicit Q/DQ that TensorRT's parser "
+                               f"accepts; also runs in ONNX Runtime) or cpu (ONNX Runtime's integer kernels, "
+                               f"int8 only) (default: {defaults.target})")
     artifact.add_argument("--calib-data", default=defaults.calib_data, metavar="PATH|synthetic",
                           help="MMSA .pkl/.npz dataset: its train split calibrates INT8, its valid split "
                                "validates (default: synthetic)")
@@ -58,7 +64,7 @@ def run(args) -> int:
     from mimic_edge.errors import ExportError
     from mimic_edge.export import ExportConfig, export
 
-    config = ExportConfig(model=args.model, precision=args.precision, checkpoint=args.checkpoint,
+    config = ExportConfig(model=args.model, precision=args.precision, target=args.target, checkpoint=args.checkpoint,
                           preset=args.preset, calib_data=args.calib_data, calib_samples=args.calib_samples,
                           batch=args.batch, seq=args.seq, opset=args.opset, engine=args.engine, out=args.out)
     result = export(config)

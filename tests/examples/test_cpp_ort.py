@@ -59,7 +59,7 @@ def parse_scores(stdout):
     return np.array([[float(v) for v in line.split()] for line in stdout.splitlines()], dtype=np.float32)
 
 
-@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8", "int8-cpu"])
 def test_cpp_scores_equal_python(mimic_ort, artifacts, samples, tmp_path, precision):
     write_inputs(tmp_path / "in", samples)
     result = _run([mimic_ort, artifacts.onnx(precision), tmp_path / "in"])

@@ -10,7 +10,7 @@ import pytest
 
 from mimic_edge.cli import main
 from mimic_edge.errors import ArtifactValidationError, CheckpointError, ConfigError, DataError
-from mimic_edge.export import ExportConfig, export
+from mimic_edge.export import PRECISIONS, ExportConfig, export
 from mimic_edge.export.checker import check_tensorrt
 from mimic_edge.export.onnx import metadata
 
@@ -30,28 +30,59 @@ def quiet(_line: str) -> None:
     pass
 
 
-@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
-def test_export_writes_a_validated_artifact_and_its_report(checkpoint, tmp_path, precision):
-    result = export(ExportConfig(precision=precision, checkpoint=checkpoint, out=str(tmp_path), **SMALL), log=quiet)
-    assert result.onnx_path == tmp_path / f"mimic.{precision}.onnx" and result.onnx_path.is_file()
-    assert result.report_path == tmp_path / f"mimic.{precision}.validation.json"
+@pytest.mark.parametrize("key", list(PRECISIONS))
+def test_export_writes_a_validated_artifact_and_its_report(checkpoint, tmp_path, key):
+    entry = PRECISIONS[key]
+    result = export(ExportConfig(precision=entry.name, target=entry.target, checkpoint=checkpoint,
+                                 out=str(tmp_path), **SMALL), log=quiet)
+    assert result.onnx_path == tmp_path / f"mimic.{key}.onnx" and result.onnx_path.is_file()
+    assert result.report_path == tmp_path / f"mimic.{key}.validation.json"
     report = json.loads(result.report_path.read_text())
-    assert report["passed"] and report["precision"] == precision and report["artifact"] == result.onnx_path.name
-    assert report["artifact_bytes"] == result.onnx_path.stat().st_size
+    assert report["passed"] and report["precision"] == key and report["artifact"] == result.onnx_path.name
+    assert report["target"] == entry.target and report["artifact_bytes"] == result.onnx_path.stat().st_size
     assert report["weights"].startswith("sha256:") and not result.fresh_weights
     model = onnx.load(result.onnx_path)
-    assert check_tensorrt(model) == []
+    if entry.tensorrt:  # the CPU target uses ONNX Runtime's own operators, outside TensorRT's rules
+        assert check_tensorrt(model) == []
     meta = metadata(model)
-    assert (meta["precision"], meta["model"], meta["preset"]) == (precision, "mimic", "mosi")
+    assert (meta["precision"], meta["model"], meta["preset"]) == (key, "mimic", "mosi")
     assert json.loads(meta["config"])["text_dim"] == 300
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([result.onnx_path.name, result.report_path.name])
 
 
-@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
-def test_same_checkpoint_and_options_give_identical_bytes(checkpoint, tmp_path, precision):
-    a = export(ExportConfig(precision=precision, checkpoint=checkpoint, out=str(tmp_path / "a"), **SMALL), log=quiet)
-    b = export(ExportConfig(precision=precision, checkpoint=checkpoint, out=str(tmp_path / "b"), **SMALL), log=quiet)
+@pytest.mark.parametrize("key", list(PRECISIONS))
+def test_same_checkpoint_and_options_give_identical_bytes(checkpoint, tmp_path, key):
+    entry = PRECISIONS[key]
+    a, b = (export(ExportConfig(precision=entry.name, target=entry.target, checkpoint=checkpoint,
+                                out=str(tmp_path / side), **SMALL), log=quiet) for side in "ab")
     assert a.onnx_path.read_bytes() == b.onnx_path.read_bytes()
+
+
+def test_int8_for_cpus_runs_onnxruntimes_integer_kernels(checkpoint, tmp_path):
+    result = export(ExportConfig(precision="int8", target="cpu", checkpoint=checkpoint, out=str(tmp_path)), log=quiet)
+    ops = {n.op_type for n in onnx.load(result.onnx_path).graph.node}
+    assert {"DynamicQuantizeLSTM", "MatMulInteger", "DynamicQuantizeLinear"} <= ops
+    assert "LSTM" not in ops and "QuantizeLinear" not in ops  # every LSTM integer; no static Q/DQ pairs
+    assert result.report["calibration"] is None  # dynamic: activations are quantized per run
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(precision="fp16", target="cpu"), "precision fp16 has no artifact for target cpu: expected target tensorrt.*"
+                                           "no fast fp16 path"),
+    (dict(precision="fp32", target="cpu"), "leave --target out"),
+    (dict(precision="int8", target="tpu"), "unknown target 'tpu': expected one of tensorrt, cpu"),
+    (dict(precision="int8", target="cpu", engine=True), "--engine builds TensorRT engines, but int8-cpu artifacts"),
+])
+def test_targets_a_precision_lacks_are_refused_before_any_work(tmp_path, options, message):
+    with pytest.raises(ConfigError, match=message):
+        export(ExportConfig(out=str(tmp_path), **options), log=quiet)
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_fp16_export_says_it_is_for_gpus(checkpoint, tmp_path):
+    lines = []
+    export(ExportConfig(precision="fp16", checkpoint=checkpoint, out=str(tmp_path), **SMALL), log=lines.append)
+    assert any(line.startswith("note: fp16 artifacts are for GPUs") and "int8 --target cpu" in line for line in lines)
 
 
 def test_fresh_weights_are_announced(tmp_path):

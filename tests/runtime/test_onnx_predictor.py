@@ -105,7 +105,7 @@ def test_threads(artifacts):
         load(artifacts.onnx("fp32"), threads=0)
 
 
-@pytest.mark.parametrize("precision", ["fp16", "int8"])
+@pytest.mark.parametrize("precision", ["fp16", "int8", "int8-cpu"])
 def test_running_an_artifact_imports_neither_torch_nor_triton(artifacts, precision):
     """What a Jetson app does: load an artifact, predict, and never pull in the training stack."""
     script = f"""

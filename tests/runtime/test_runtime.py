@@ -18,6 +18,7 @@ KINDS = {  # kind: (max abs error, min SQNR dB)
     "fp32": (1e-5, 80.0),
     "fp16": (None, 40.0),
     "int8": (None, 20.0),
+    "int8-cpu": (None, 20.0),
 }
 
 
