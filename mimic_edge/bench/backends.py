@@ -160,7 +160,8 @@ def exported(model, ctx: Context, precision: str, engine: bool = False) -> Path:
     engine_path = onnx_path.with_suffix(".engine")
     if not onnx_path.is_file() or (engine and not engine_path.is_file()):
         save_checkpoint(model, folder / "model")
-        exporter.export(exporter.ExportConfig(model=ctx.model_name, precision=precision,
+        entry = exporter.PRECISIONS[precision]
+        exporter.export(exporter.ExportConfig(model=ctx.model_name, precision=entry.name, target=entry.target,
                                               checkpoint=str(folder / "model"), out=str(folder), engine=engine,
                                               seed=ctx.seed), log=lambda _: None)
     return engine_path if engine else onnx_path

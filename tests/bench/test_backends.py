@@ -57,3 +57,15 @@ def test_onnx_runtime_backend_times_predict_exports_once_and_reuses_the_artifact
     written = artifact.stat().st_mtime_ns
     run_bench(cfg)  # same weights: the cached artifact is reused, not exported again
     assert artifact.stat().st_mtime_ns == written and list(tmp_path.iterdir()) == [folder]
+
+
+def test_int8_for_cpus_has_its_own_row_and_artifact(tmp_path):
+    import json
+
+    (row,) = run_bench(BenchConfig(models=("mimic",), backends=("ort-int8-cpu",), batch_sizes=(1,),
+                                   cache_dir=str(tmp_path), **TINY))
+    assert row["status"] == "ok" and row["precision"] == "int8"
+    (folder,) = tmp_path.iterdir()
+    report = json.loads((folder / "model.int8-cpu.validation.json").read_text())
+    assert report["target"] == "cpu" and report["passed"]
+    assert row["artifact_bytes"] == (folder / "model.int8-cpu.onnx").stat().st_size

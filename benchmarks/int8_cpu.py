@@ -1,0 +1,174 @@
+"""INT8 on CPUs: which ONNX Runtime quantization pays, measured (docs/export.md, "INT8 on CPUs").
+
+For each model, the FP32 artifact's graph is quantized in several ways; every variant is
+validated against PyTorch like an export (`mimic_edge.export.validate`, the int8 gates) and
+timed through the predictor users load (`OnnxPredictor.predict`, one intra-op thread), all
+variants of a model alternating in one process, at batch 1 and 64. Latency is reported as a
+ratio to the FP32 artifact of the same run.
+
+    .venv/bin/python benchmarks/int8_cpu.py --checkpoint mimic=runs/mimic/best --checkpoint misa=runs/misa/best \
+        --json benchmarks/results/int8-cpu.json
+
+Without checkpoints the models have seeded fresh weights (near-constant scores: the accuracy
+columns then say little).
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from mimic_edge import build_model, load_checkpoint
+from mimic_edge.config import MODALITIES
+from mimic_edge.data import synthetic
+from mimic_edge.export.onnx import lean, to_bytes, to_onnx
+from mimic_edge.export.precision import CALIB_LENGTH_FRACTIONS, _CalibrationReader, _quiet_root_logger, convert
+from mimic_edge.export.validate import validate
+from mimic_edge.io import atomic_write_json
+from mimic_edge.runtime.onnx_predictor import OnnxPredictor
+
+ALL_OPS = ["LSTM", "MatMul", "Gemm"]
+
+
+def _dynamic(ops=ALL_OPS, per_channel=False, reduce_range=False, weight="QInt8"):
+    def quantize(src: Path, out: Path, calib) -> None:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(src, out, op_types_to_quantize=list(ops), per_channel=per_channel,
+                         reduce_range=reduce_range, weight_type=getattr(QuantType, weight))
+    return quantize
+
+
+def _static_qoperator(ops=("MatMul", "Gemm"), per_channel=True):
+    def quantize(src: Path, out: Path, calib) -> None:
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+        quantize_static(src, out, _CalibrationReader(calib), quant_format=QuantFormat.QOperator,
+                        op_types_to_quantize=list(ops), per_channel=per_channel,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    return quantize
+
+
+# name → quantizer of the FP32 graph; "int8" and "int8-cpu" are the export's own converters.
+VARIANTS = {
+    "dynamic LSTM+MatMul+Gemm, s8 weights, per-tensor": _dynamic(),
+    "dynamic LSTM+MatMul+Gemm, u8 weights": _dynamic(weight="QUInt8"),
+    "dynamic LSTM+MatMul+Gemm, per-channel": _dynamic(per_channel=True),
+    "dynamic LSTM+MatMul+Gemm, reduce_range": _dynamic(reduce_range=True),
+    "dynamic LSTM only": _dynamic(ops=["LSTM"]),
+    "dynamic MatMul+Gemm only": _dynamic(ops=["MatMul", "Gemm"]),
+    "static QOperator MatMul+Gemm (u8 activations)": _static_qoperator(),
+}
+
+
+def variants(model: torch.nn.Module, calib: dict) -> dict[str, bytes]:
+    """Serialized graphs: fp32, the export's int8 (TensorRT Q/DQ) and int8-cpu, then VARIANTS."""
+    fp32 = to_onnx(model)
+    graphs = {key: to_bytes(convert(onnx.load_from_string(to_bytes(fp32)), key, calib))
+              for key in ("fp32", "int8", "int8-cpu")}
+    with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
+        src = Path(tmp) / "fp32.onnx"
+        onnx.save(fp32, src)
+        for name, quantize in VARIANTS.items():
+            out = Path(tmp) / "q.onnx"
+            quantize(src, out, calib)
+            graphs[name] = to_bytes(lean(onnx.load(out)))
+    return graphs
+
+
+def p50_ratios(predictors: dict[str, OnnxPredictor], inputs: list[np.ndarray], rounds: int, iters: int) -> dict:
+    """Median ms per predictor, all alternating in rounds, and each as a ratio to fp32."""
+    for p in predictors.values():
+        for _ in range(20):
+            p.predict(*inputs)
+    times = {k: [] for k in predictors}
+    for _ in range(rounds):
+        for key, p in predictors.items():
+            for _ in range(iters):
+                start = time.perf_counter()
+                p.predict(*inputs)
+                times[key].append((time.perf_counter() - start) * 1e3)
+    p50 = {k: statistics.median(v) for k, v in times.items()}
+    return {k: {"p50_ms": v, "ratio": v / p50["fp32"]} for k, v in p50.items()}
+
+
+def measure(name: str, model: torch.nn.Module, args) -> list[dict]:
+    data = synthetic(model.config.preset, n=(args.calib_samples, 229, 1), seed=0)
+    calib = {m: data["train"][m] for m in MODALITIES}
+    graphs = variants(model, calib)
+    rows = {}
+    for key, graph in graphs.items():
+        # every variant against the int8 gates; fp32 against its own
+        report = validate(graph, "fp32" if key == "fp32" else "int8-cpu", model, data["valid"], log=lambda _: None)
+        checks = {c["check"]: c["value"] for c in report["checks"]}
+        rows[key] = {
+            "model": name, "artifact": key, "nodes": len(onnx.load_from_string(graph).graph.node),
+            "size_mb": len(graph) / 1e6, "passed_int8_gates": report["passed"],
+            "max_abs": max(v for k, v in checks.items() if k.endswith("max_abs")),
+            "sqnr_db": checks["validation set sqnr_db"], "mae_delta": checks["validation set |Δ MAE|"],
+            "acc2_delta": max(checks["validation set |Δ Has0_acc_2|"], checks["validation set |Δ Non0_acc_2|"]),
+        }
+    predictors = {k: OnnxPredictor.from_bytes(g, f"{k}.onnx", providers=["CPUExecutionProvider"], threads=1)
+                  for k, g in graphs.items()}
+    valid = data["valid"]
+    for batch, iters in ((1, args.iters), (64, max(1, args.iters // 20))):
+        inputs = [np.ascontiguousarray(valid[m][:batch]) for m in MODALITIES]
+        for key, t in p50_ratios(predictors, inputs, args.rounds, iters).items():
+            rows[key][f"b{batch}_p50_ms"], rows[key][f"b{batch}_ratio"] = t["p50_ms"], t["ratio"]
+    return list(rows.values())
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| model | artifact | nodes | MB | b1 p50 ms | b1 / fp32 | b64 p50 ms | b64 / fp32 | max abs err | SQNR dB "
+             "| Δ MAE | Δ Acc-2 | int8 gates |", "|" + "---|" * 13]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['artifact']} | {r['nodes']} | {r['size_mb']:.2f} | {r['b1_p50_ms']:.3f} "
+                     f"| {r['b1_ratio']:.2f} | {r['b64_p50_ms']:.2f} | {r['b64_ratio']:.2f} | {r['max_abs']:.2g} "
+                     f"| {r['sqnr_db']:.1f} | {r['mae_delta']:.1e} | {r['acc2_delta']:.4f} "
+                     f"| {'✓' if r['passed_int8_gates'] else '✗'} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="MODEL=PATH",
+                        help="a trained checkpoint per model (default: mimic and misa with fresh weights)")
+    parser.add_argument("--rounds", type=int, default=10, help="alternating rounds (default: 10)")
+    parser.add_argument("--iters", type=int, default=200, help="batch-1 runs per round; batch 64: 1/20 (default: 200)")
+    parser.add_argument("--calib-samples", type=int, default=256, help="int8 (TensorRT) calibration (default: 256)")
+    parser.add_argument("--json", metavar="FILE", help="write the rows and the machine")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    models = dict(c.split("=", 1) for c in args.checkpoint) or {"mimic": None, "misa": None}
+    rows = []
+    for name, path in models.items():
+        torch.manual_seed(0)
+        model = (load_checkpoint(path) if path else build_model(name)).eval()
+        rows += measure(name, model, args)
+        print(markdown([r for r in rows if r["model"] == name]), file=sys.stderr)
+    print(markdown(rows))
+    if args.json:
+        import onnxruntime
+
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), platform.processor())
+        atomic_write_json(args.json, {
+            "machine": {"cpu": cpu, "cpus": torch.get_num_threads(), "python": platform.python_version(),
+                        "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+                        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")},
+            "threads": 1, "checkpoints": models, "calib_length_fractions": CALIB_LENGTH_FRACTIONS, "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
