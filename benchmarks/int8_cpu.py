@@ -15,6 +15,7 @@ columns then say little).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -163,7 +164,8 @@ def main() -> int:
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), platform.processor())
         atomic_write_json(args.json, {
-            "machine": {"cpu": cpu, "cpus": torch.get_num_threads(), "python": platform.python_version(),
+            "machine": {"cpu": cpu, "cpus": os.cpu_count(), "load_average_1min_at_end": os.getloadavg()[0],
+                        "python": platform.python_version(),
                         "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
                         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")},
             "threads": 1, "checkpoints": models, "calib_length_fractions": CALIB_LENGTH_FRACTIONS, "rows": rows})
