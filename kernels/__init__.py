@@ -1,9 +1,10 @@
-"""Kernels for MIMIC's fusion head (DESIGN §5).
+"""Kernels for MIMIC's fusion head (DESIGN §5) and its three BiLSTM encoders (paper Eq. 1).
 
 Layering: this package imports only torch and triton (nothing else of mimic_edge), and
 importing it has no side effects. Triton is imported by `fusion_head` (the fused kernel,
-kernels/fused_head.py) on first access, so `import mimic_edge.kernels` works where Triton is
-not installed (Jetson, CPU-only machines). Its errors are its own: `KernelInputError` (a
+kernels/fused_head.py) and `bilstm_encoders` (the recurrence kernel, kernels/lstm.py) on
+first access, so `import mimic_edge.kernels` works where Triton is not installed (Jetson,
+CPU-only machines). Its errors are its own: `KernelInputError` (a
 ValueError) and `KernelTypeError` (also a TypeError), in kernels/errors.py.
 """
 from __future__ import annotations
@@ -12,14 +13,16 @@ import os
 from importlib.util import find_spec
 
 from mimic_edge.kernels.errors import KernelInputError, KernelTypeError
+from mimic_edge.kernels.lstm_reference import bilstm_encoders_reference, bilstm_reference
 from mimic_edge.kernels.reference import fusion_head_reference, pooled_outer, pooled_outer_factorized
 
 _TRITON_INSTALLED = find_spec("triton") is not None  # a path lookup: triton is not imported
 
 
 def triton_head_usable(device) -> bool:
-    """Whether the fused head can run on `device`: CUDA with Triton installed, or the CPU
-    with Triton's interpreter asked for (TRITON_INTERPRET=1, as Triton reads it)."""
+    """Whether the fused head (and every Triton kernel of this package: the rule is the same)
+    can run on `device`: CUDA with Triton installed, or the CPU with Triton's interpreter asked
+    for (TRITON_INTERPRET=1, as Triton reads it)."""
     if not _TRITON_INSTALLED:
         return False
     if device.type == "cuda":
@@ -33,8 +36,13 @@ def __getattr__(name: str):
 
         globals()["fusion_head"] = fusion_head  # later lookups skip this function
         return fusion_head
+    if name == "bilstm_encoders":  # imports triton: only on first use
+        from mimic_edge.kernels.lstm import bilstm_encoders
+
+        globals()["bilstm_encoders"] = bilstm_encoders
+        return bilstm_encoders
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["KernelInputError", "KernelTypeError", "fusion_head", "fusion_head_reference", "pooled_outer",
-           "pooled_outer_factorized", "triton_head_usable"]
+__all__ = ["KernelInputError", "KernelTypeError", "bilstm_encoders", "bilstm_encoders_reference", "bilstm_reference",
+           "fusion_head", "fusion_head_reference", "pooled_outer", "pooled_outer_factorized", "triton_head_usable"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 
 from mimic_edge.errors import ConfigError
@@ -84,6 +85,7 @@ class MimicConfig(ModelConfig):
     use_interaction: bool = True  # False zeroes M
     drop_modalities: tuple[str, ...] = ()  # paper Table 1: these inputs are replaced by zeros
     fusion_head: str = "torch"  # "torch" | "triton" (the fused kernel, mimic_edge.kernels)
+    encoder: str = "torch"  # "torch" | "triton" (the three BiLSTMs in one kernel, mimic_edge.kernels)
 
 
 @dataclass(frozen=True)
@@ -137,33 +139,58 @@ def make_config(name: str, preset: str = DEFAULT_PRESET, **overrides) -> ModelCo
 
 def config_from_dict(name: str, values: dict) -> ModelConfig:
     """Inverse of `to_dict` (checkpoints); every field is checked like `make_config`."""
-    cls = CONFIGS.get(name)
+    cls = CONFIGS.get(name) if isinstance(name, str) else None
     if cls is None:
         raise ConfigError(f"unknown model {name!r}: expected one of {', '.join(CONFIGS)}")
+    if not isinstance(values, dict):
+        raise ConfigError(f"expected the {name} config as an object of fields, found {type(values).__name__}")
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - fields)
     if unknown:
         raise ConfigError(f"unknown {name} config field(s) {unknown}")
     values = dict(values)
-    if "drop_modalities" in values:
+    if isinstance(values.get("drop_modalities"), list):  # JSON has lists; anything else is left to _check
         values["drop_modalities"] = tuple(values["drop_modalities"])
     config = cls(**values)
     _check(config)
     return config
 
 
+# What each field annotation admits. A config may come from a hand-edited checkpoint JSON, so
+# types are checked, not trusted: bool is an int subclass (`"lstm_hidden": true` must fail) and
+# "32" is no integer. Every int field is a size or a count, every float a rate, weight or
+# temperature: none may be negative.
+_FIELD_TYPES = {
+    "int": ("a positive integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+    "float": ("a finite number >= 0",
+              lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "tuple[str, ...]": ("a list of strings", lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v)),
+}
+
+
 def _check(config: ModelConfig) -> None:
-    for modality, dim in config.dims.items():
-        if not isinstance(dim, int) or dim < 1:
-            raise ConfigError(f"{modality}_dim must be a positive integer, got {dim!r}")
-    if config.out_dim < 1:
-        raise ConfigError(f"out_dim must be >= 1, got {config.out_dim}")
+    for f in dataclasses.fields(config):
+        what, admits = _FIELD_TYPES[f.type]  # a KeyError here: a new field type needs an entry above
+        value = getattr(config, f.name)
+        if not admits(value):
+            raise ConfigError(f"{f.name}: expected {what}, found {value!r} ({type(value).__name__})")
+    get_preset(config.preset)
+    if config.dropout >= 1:  # both models have one
+        raise ConfigError(f"dropout: expected a probability in [0, 1), found {config.dropout!r}")
+    if isinstance(config, MisaConfig) and config.hidden_size % config.n_heads:
+        raise ConfigError(f"hidden_size ({config.hidden_size}) must be a multiple of n_heads ({config.n_heads})")
     if isinstance(config, MimicConfig):
+        if config.temperature <= 0:  # the contrastive logits are divided by it
+            raise ConfigError(f"temperature: expected a number > 0, found {config.temperature!r}")
         bad = [m for m in config.drop_modalities if m not in MODALITIES]
         if bad:
             raise ConfigError(f"drop_modalities: unknown modality {bad}, expected some of {MODALITIES}")
         if config.fusion_head not in ("torch", "triton"):
             raise ConfigError(f"fusion_head must be 'torch' or 'triton', got {config.fusion_head!r}")
+        if config.encoder not in ("torch", "triton"):
+            raise ConfigError(f"encoder must be 'torch' or 'triton', got {config.encoder!r}")
         if config.d_model != 2 * config.lstm_hidden:
             raise ConfigError(f"d_model ({config.d_model}) must be 2 × lstm_hidden ({config.lstm_hidden})")
         if config.bottleneck % 2:

@@ -1,6 +1,8 @@
 """MIMIC: Multi-Interaction Modeling with Intelligent Coordination (paper §3, DESIGN §3).
 
 Eq. 1     per-modality encoder: BiLSTM(32+32) → single-head self-attention → mean over time
+          (the three BiLSTMs: nn.LSTM per modality, or all six recurrences in one Triton
+          launch, mimic_edge.kernels.bilstm_encoders)
 Eq. 2     alignment:  ĥ_m = LayerNorm(h_m) + h_m
 Eqs. 3-4  decoupling: S = mean_m ĥ_m,  i_m = ĥ_m − S  (parameter-free)
 Eqs. 5-6  bottlenecks, one Linear(64→16) each, shared by the modalities: ĩ_m, h̃_m
@@ -30,9 +32,21 @@ class UnimodalEncoder(nn.Module):
         d = config.d_model
         self.lstm = nn.LSTM(in_dim, config.lstm_hidden, batch_first=True, bidirectional=True)
         self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+        self._lstm_weights = self.lstm_weights()  # the same Parameter objects, for torch.compile
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        u, _ = bilstm(self.lstm, x, lengths)  # (B, L, 64)
+    def lstm_weights(self) -> list[Tensor]:
+        """nn.LSTM's 8 weights in its order (forward w_ih, w_hh, b_ih, b_hh, then reverse), for the
+        Triton encoder. Under torch.compile, the list kept at construction: Dynamo refuses to trace
+        into an nn.LSTM module, even to read its parameters (module.to() and load_state_dict keep
+        the Parameter objects; load_state_dict(assign=True) would not)."""
+        if torch.compiler.is_compiling():
+            return self._lstm_weights
+        return [w for direction in self.lstm.all_weights for w in direction]
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, states: Tensor | None = None) -> Tensor:
+        """states: this BiLSTM's outputs (B, L, 64) when computed elsewhere (the Triton encoder
+        runs all three modalities' recurrences in one launch); None: run self.lstm here."""
+        u = bilstm(self.lstm, x, lengths)[0] if states is None else states  # (B, L, 64)
         scores = self.q(u) @ self.k(u).transpose(1, 2) / math.sqrt(u.shape[-1])  # (B, L, L)
         if lengths is not None:  # padded keys get no weight
             keep = valid_mask(lengths, u.shape[1])[:, None, :]  # (B, 1, L)
@@ -78,10 +92,11 @@ class MIMIC(nn.Module):
         cfg = self.config
         inputs = {"text": text, "audio": audio, "vision": vision}
         lengths = lengths or {}
+        xs = {m: torch.zeros_like(inputs[m]) if m in cfg.drop_modalities else inputs[m] for m in MODALITIES}  # paper Table 1
+        states = self.triton_recurrences(xs, lengths)  # {m: (B, L_m, 64)}, or {}: each encoder runs its nn.LSTM
         h_hat = {}
         for m in MODALITIES:
-            x = torch.zeros_like(inputs[m]) if m in cfg.drop_modalities else inputs[m]  # paper Table 1
-            h = self.encoders[m](x, lengths.get(m))  # (B, 64)
+            h = self.encoders[m](xs[m], lengths.get(m), states.get(m))  # (B, 64), Eq. 1
             h_hat[m] = self.align[m](h) + h  # Eq. 2
         shared = (h_hat["text"] + h_hat["vision"] + h_hat["audio"]) / 3  # Eq. 3, (B, 64)
         individual = {m: h_hat[m] - shared for m in MODALITIES}  # Eq. 4
@@ -93,6 +108,19 @@ class MIMIC(nn.Module):
             "i_tilde": torch.stack([F.relu(self.bottleneck_i(individual[m])) for m in order], dim=1),  # (B, 3, 16), Eq. 5
             "h_tilde": torch.stack([F.relu(self.bottleneck_h(h_hat[m])) for m in order], dim=1),  # (B, 3, 16), Eq. 6
         }
+
+    def triton_recurrences(self, xs: dict[str, Tensor], lengths: dict[str, Tensor]) -> dict[str, Tensor]:
+        """With encoder="triton" where Triton runs: the three BiLSTMs' outputs {m: (B, L_m, 64)}
+        from one kernel launch, the values the nn.LSTM path gives, padded steps included
+        (kernels/lstm_reference.py). Otherwise {}: chosen, or no Triton for this device (a CPU
+        without TRITON_INTERPRET=1, a Jetson), and each encoder runs its own nn.LSTM."""
+        if self.config.encoder != "triton" or not triton_head_usable(xs["text"].device):  # the head's rule
+            return {}
+        from mimic_edge.kernels import bilstm_encoders  # needs triton: imported only when used
+
+        weights = [self.encoders[m].lstm_weights() for m in MODALITIES]
+        outs = bilstm_encoders([xs[m] for m in MODALITIES], weights, [lengths.get(m) for m in MODALITIES])
+        return dict(zip(MODALITIES, outs))
 
     def representations(self, text: Tensor, audio: Tensor, vision: Tensor,
                         lengths: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
