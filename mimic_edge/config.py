@@ -14,6 +14,7 @@ from mimic_edge.errors import ConfigError
 
 MODALITIES = ("text", "audio", "vision")  # input order everywhere: CLI, ONNX, runtime
 OUTPUT_NAME = "score"  # the one output of every artifact: ONNX, TensorRT engine, runtime
+EXECUTION_FIELDS = ("fusion_head", "encoder")  # how MIMIC runs (PyTorch or Triton), not what it computes
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,11 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
-        """Stable hash of the config: engines and artifacts record it to detect mismatches."""
-        canonical = json.dumps({"model": model_name(self), **self.to_dict()}, sort_keys=True)
+        """Stable hash of what the model computes: engines and artifacts record it to detect
+        mismatches. Fields that only choose how it runs (EXECUTION_FIELDS) are left out, so that
+        adding such a field or switching a kernel on does not orphan every artifact."""
+        fields = {k: v for k, v in self.to_dict().items() if k not in EXECUTION_FIELDS}
+        canonical = json.dumps({"model": model_name(self), **fields}, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
