@@ -60,6 +60,7 @@ from torch import Tensor
 from torch.library import triton_op, wrap_triton
 from triton.runtime.interpreter import InterpretedFunction
 
+from mimic_edge.kernels._common import _operand, dot_precision
 from mimic_edge.kernels.errors import KernelInputError, KernelTypeError
 from mimic_edge.kernels.reference import fusion_head_reference
 
@@ -81,15 +82,6 @@ _INTERPRETER_Q = 8
 _PAIRS = tl.constexpr(8)  # 16 features → 8 pool pairs per factor
 _D = tl.constexpr(64)  # width of S, I and M; the pooled vector is 8 slabs of 64
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-
-
-@triton.jit
-def _operand(x, OPERAND: tl.constexpr, UPCAST: tl.constexpr):
-    """x rounded to the dot's operand dtype; UPCAST: then back to fp32 (interpreter, bf16)."""
-    y = x.to(OPERAND)
-    if UPCAST:
-        y = y.to(tl.float32)
-    return y
 
 
 @triton.jit
@@ -235,14 +227,6 @@ def _launch(block_b: int) -> tuple[int, int, int]:
     return _GPU_LAUNCH[block_b]
 
 
-def _dot_precision(dtype: torch.dtype) -> str:
-    """fp32 dots follow torch's matmul precision: "highest" (the default) gets 3×TF32 on
-    tensor cores, about fp32's accuracy; "high" and "medium" get TF32, as cuBLAS does then."""
-    if dtype != torch.float32:
-        return "ieee"  # unused: fp16/bf16 dots are tensor-core dots
-    return "tf32x3" if torch.get_float32_matmul_precision() == "highest" else "tf32"
-
-
 @triton_op("mimic_edge::fusion_head", mutates_args=())
 def _fusion_head_op(h: Tensor, i: Tensor, s: Tensor, w_m: Tensor, b_m: Tensor, w_i: Tensor, b_i: Tensor,
                     w_g: Tensor, b_g: Tensor, algorithm: str, block_b: int) -> Tensor:
@@ -262,7 +246,7 @@ def _fusion_head_op(h: Tensor, i: Tensor, s: Tensor, w_m: Tensor, b_m: Tensor, w
         out, *out.stride(), batch,
         BLOCK_B=block_b, FACTORIZED=algorithm == "factorized", Q=q,
         # the interpreter's bf16 dot is wrong (errors ~1e10, measured): round, then fp32 dot
-        UPCAST=_INTERPRETED and h.dtype == torch.bfloat16, PRECISION=_dot_precision(h.dtype),
+        UPCAST=_INTERPRETED and h.dtype == torch.bfloat16, PRECISION=dot_precision(h.dtype),
         num_warps=num_warps, num_stages=num_stages,
     )
     return out

@@ -56,6 +56,7 @@ from torch import Tensor
 from torch.library import triton_op, wrap_triton
 from triton.runtime.interpreter import InterpretedFunction
 
+from mimic_edge.kernels._common import _operand, dot_precision
 from mimic_edge.kernels.errors import KernelInputError, KernelTypeError
 from mimic_edge.kernels.lstm_reference import bilstm_encoders_reference
 
@@ -92,15 +93,6 @@ def _tanh(x):
     z = tl.exp(-2.0 * tl.abs(x))
     y = (1.0 - z) / (1.0 + z)
     return tl.where(x < 0, -y, y)
-
-
-@triton.jit
-def _operand(x, OPERAND: tl.constexpr, UPCAST: tl.constexpr):
-    """x rounded to the dot's operand dtype; UPCAST: then back to fp32 (interpreter, bf16)."""
-    y = x.to(OPERAND)
-    if UPCAST:
-        y = y.to(tl.float32)
-    return y
 
 
 @triton.jit
@@ -215,13 +207,6 @@ def _block_b() -> int:
     return INTERPRETER_BLOCK_B if _INTERPRETED else GPU_BLOCK_B
 
 
-def _dot_precision(dtype: torch.dtype) -> str:
-    """fp32 dots follow torch's matmul precision, as the fused head's do (kernels/fused_head.py)."""
-    if dtype != torch.float32:
-        return "ieee"  # unused: fp16/bf16 dots are tensor-core dots
-    return "tf32x3" if torch.get_float32_matmul_precision() == "highest" else "tf32"
-
-
 def _projections(x: Tensor, w_ih: Tensor, w_ih_reverse: Tensor) -> Tensor:
     """(B, L, 8H) = x · [W_ih ; W_ih,reverse]ᵀ: one GEMM for both directions (cuBLAS on a GPU)."""
     return torch.matmul(x, torch.cat([w_ih, w_ih_reverse]).T)
@@ -252,7 +237,7 @@ def _bilstm_op(x0: Tensor, x1: Tensor, x2: Tensor, weights: list[Tensor], n0: Op
         HAS_N0=n0 is not None, HAS_N1=n1 is not None, HAS_N2=n2 is not None,
         BLOCK_B=block_b, H=hidden,
         # the interpreter's bf16 dot is wrong (fused head: errors ~1e10): round, then fp32 dot
-        UPCAST=_INTERPRETED and x0.dtype == torch.bfloat16, PRECISION=_dot_precision(x0.dtype),
+        UPCAST=_INTERPRETED and x0.dtype == torch.bfloat16, PRECISION=dot_precision(x0.dtype),
         num_warps=GPU_WARPS, num_stages=1,  # the interpreter ignores warps and stages
     )
     return outs

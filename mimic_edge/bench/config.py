@@ -29,10 +29,11 @@ class Backend:
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("eager", "eager"),
     Backend("compile", "compile"),
-    Backend("triton", "triton"),  # PyTorch with the fused Triton head: MIMIC, CUDA
+    Backend("triton", "triton"),  # MIMIC on its Triton kernels (BiLSTM encoders, fused head), CUDA
     *(Backend(f"ort-{key}", "ort", p.name, key) for key, p in PRECISIONS.items()),
     *(Backend(f"trt-{key}", "tensorrt", p.name, key) for key, p in PRECISIONS.items() if p.tensorrt),
     Backend("torch-tensorrt", "torch-tensorrt", "fp16"),  # torch-tensorrt's own setting, not an artifact
+    Backend("aoti", "aoti"),  # AOTInductor package (.pt2) for the bench's device; on CUDA with the fused head
 )}
 BACKEND_NAMES = tuple(BACKENDS)  # in table order
 

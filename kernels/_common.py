@@ -1,0 +1,23 @@
+"""Helpers both Triton kernels share (kernels/fused_head.py, kernels/lstm.py). Imports triton."""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _operand(x, OPERAND: tl.constexpr, UPCAST: tl.constexpr):
+    """x rounded to the dot's operand dtype; UPCAST: then back to fp32 (interpreter, bf16)."""
+    y = x.to(OPERAND)
+    if UPCAST:
+        y = y.to(tl.float32)
+    return y
+
+
+def dot_precision(dtype: torch.dtype) -> str:
+    """fp32 dots follow torch's matmul precision: "highest" (the default) gets 3×TF32 on
+    tensor cores, about fp32's accuracy; "high" and "medium" get TF32, as cuBLAS does then."""
+    if dtype != torch.float32:
+        return "ieee"  # unused: fp16/bf16 dots are tensor-core dots
+    return "tf32x3" if torch.get_float32_matmul_precision() == "highest" else "tf32"
