@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from mimic_edge.config import config_from_dict, model_name
@@ -50,13 +51,17 @@ def read_checkpoint_meta(path: str | Path) -> dict:
         raise CheckpointError(f"{meta_path}: expected checkpoint JSON, found unreadable text ({e})") from None
     if not isinstance(meta, dict) or not {"model", "config"} <= meta.keys():
         raise CheckpointError(f"{meta_path}: expected a JSON object with 'model' and 'config' keys")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{meta_path}: expected format_version {FORMAT_VERSION}, found {meta.get('format_version')!r}")
+    version = meta.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:  # bool is an int: true == 1
+        raise CheckpointError(f"{meta_path}: expected format_version {FORMAT_VERSION}, found {version!r}")
     return meta
 
 
 def load_checkpoint(path: str | Path) -> nn.Module:
-    """Rebuild the model from its JSON config and load the weights, strictly (eval mode)."""
+    """Rebuild the model from its JSON config and load the weights, strictly (eval mode).
+
+    Nothing in the files is trusted: config values are checked (types, ranges, known preset),
+    every tensor must be present, of the config's shape and finite; else a CheckpointError."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -74,8 +79,16 @@ def load_checkpoint(path: str | Path) -> nn.Module:
         state = load_file(weights)
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: expected a safetensors file, found a corrupt or foreign file ({e})") from None
-    model = model_from_config(config)
-    expected = model.state_dict()
+    # Shapes from a model on the meta device, which allocates nothing: a config with a huge (but
+    # well-typed) size fails the comparison below instead of exhausting memory. Sizes beyond
+    # torch's int64 (TypeError) or whose product overflows it (a bottleneck of 10^6 gives a
+    # 64 × 1.25e17 weight: RuntimeError) fail here: the config is checked, but torch cannot build it.
+    try:
+        with torch.device("meta"):
+            expected = model_from_config(config).state_dict()
+    except (RuntimeError, ValueError, TypeError, OverflowError) as e:
+        raise CheckpointError(f"{meta_path}: invalid config: torch cannot build a {meta['model']} model of "
+                              f"these sizes ({str(e).splitlines()[0]})") from None
     missing = sorted(expected.keys() - state.keys())
     unexpected = sorted(state.keys() - expected.keys())
     if missing or unexpected:
@@ -87,5 +100,11 @@ def load_checkpoint(path: str | Path) -> nn.Module:
         k, found, want = bad[0]
         raise CheckpointError(f"{weights}: tensor {k} has shape {found}, expected {want} "
                               f"for preset {config.preset!r} ({len(bad)} mismatched)")
+    # NaN/Inf weights (a diverged run, a flipped bit) would turn every score into NaN.
+    not_finite = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if not_finite:
+        raise CheckpointError(f"{weights}: expected finite weights, found NaN or Inf in {len(not_finite)} "
+                              f"tensor(s): {not_finite[:5]}{'…' if len(not_finite) > 5 else ''}")
+    model = model_from_config(config)
     model.load_state_dict(state)
     return model.eval()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -27,6 +28,15 @@ from mimic_edge.input_checks import check_inputs
 SPLITS = ("train", "valid", "test")
 MOSI_SIZES = (1284, 229, 686)  # CMU-MOSI's standard train / valid / test split
 LENGTH_KEYS = {"audio": "audio_lengths", "vision": "vision_lengths"}
+# Every preset is MOSI or MOSEI: a label is a sentiment score, the mean of annotators' ratings on
+# a -3..3 scale. Labels beyond it mean another dataset's scale, and the metrics (which clip to
+# ±3 for Mult_acc_7) and the loss would quietly mean something else.
+LABEL_RANGE = (-3.0, 3.0)
+
+
+class DataWarning(UserWarning):
+    """Data that loads and runs but is probably not what was meant (labels off the MOSI scale)."""
+
 
 # Synthetic generator, tuned by training both models at MOSI's sizes on the 2-core CPU: with these
 # values both learn in a few minutes (MIMIC close to the label noise, MISA to about the best
@@ -129,8 +139,9 @@ def load_mmsa(path: str | os.PathLike, preset: str | None = None) -> dict[str, d
 
     Features are cast to float32 and audio's -inf (COVAREP) set to 0, as MMSA does. Splits that
     are absent are left out (a file may hold only `test`). With `preset`, the feature dims are
-    checked against it. The pickle loader admits only numpy arrays and plain containers:
-    nothing in the file runs.
+    checked against it. Labels may be (N,) or (N, 1) (MMSA's); any other shape is refused, and
+    labels outside [-3, 3] get a DataWarning. The pickle loader admits only numpy arrays and
+    plain containers: nothing in the file runs.
     """
     path = Path(path)
     if not path.is_file():
@@ -241,9 +252,14 @@ def _clean_split(raw, where: str) -> dict[str, np.ndarray]:
             raise DataError(f"{where}: {m}: found NaN or Inf values: expected finite features")
         split[m] = x
     size = len(split["text"])
-    split["regression_labels"] = np.asarray(raw["regression_labels"], dtype=np.float32).reshape(-1)
-    if not np.isfinite(split["regression_labels"]).all():
-        raise DataError(f"{where}: regression_labels: found NaN or Inf values: expected finite scores")
+    labels = np.asarray(raw["regression_labels"], dtype=np.float32)
+    _check_labels(labels, size, where)
+    split["regression_labels"] = labels.reshape(-1)  # MMSA stores (N, 1)
+    outside = (labels < LABEL_RANGE[0]) | (labels > LABEL_RANGE[1])
+    if outside.any():  # a warning, not an error: the file may be right and the presets' scale not its own
+        warnings.warn(f"{where}: {int(outside.sum())} of {size} regression_labels lie outside "
+                      f"[{LABEL_RANGE[0]:g}, {LABEL_RANGE[1]:g}] (found [{labels.min():g}, {labels.max():g}]): "
+                      f"expected MOSI/MOSEI sentiment scores; are the labels on another scale?", DataWarning)
     split["id"] = np.asarray(raw["id"]).astype(str) if "id" in raw else np.array([f"{i}" for i in range(size)])
     for m, key in LENGTH_KEYS.items():
         if key in raw:
@@ -292,11 +308,28 @@ def split_lengths(split: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
 
 
 def check_split(split: dict[str, np.ndarray], dims: dict[str, int], name: str) -> int:
-    """check_inputs on a whole split (dims, rank, finiteness, lengths); returns its size."""
+    """check_inputs on a whole split (dims, rank, finiteness, lengths) and, when present, its
+    labels (shape (N,) or (N, 1), finite); returns its size. Training, evaluation and export
+    pass here, datasets built in memory included."""
     try:
-        return check_inputs(split, dims, split_lengths(split))
+        size = check_inputs(split, dims, split_lengths(split))
     except InputError as e:
         raise DataError(f"{name} split: {e}") from None
+    if "regression_labels" in split:
+        _check_labels(np.asarray(split["regression_labels"]), size, f"{name} split")
+    return size
+
+
+def _check_labels(labels: np.ndarray, size: int, where: str) -> None:
+    """One finite score per sample: (N,) or (N, 1). Flattening (20, 2) into 40 labels for 40
+    samples would train and evaluate against scores of the wrong samples, without a word."""
+    if labels.shape not in ((size,), (size, 1)):
+        raise DataError(f"{where}: regression_labels: expected shape ({size},) or ({size}, 1), one score per "
+                        f"sample, found {labels.shape}")
+    if labels.dtype.kind not in "fiu":
+        raise DataError(f"{where}: regression_labels: expected numeric scores, found dtype {labels.dtype}")
+    if not np.isfinite(labels).all():
+        raise DataError(f"{where}: regression_labels: found NaN or Inf values: expected finite scores")
 
 
 def batches(split: dict[str, np.ndarray], batch_size: int, shuffle_seed: int | None = None) -> Iterator[dict]:

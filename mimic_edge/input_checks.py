@@ -25,6 +25,19 @@ def _all_finite(x: Any) -> bool:
     return bool(x.isfinite().all())  # torch.Tensor
 
 
+def _max_abs(x: Any) -> float:
+    if isinstance(x, np.ndarray):
+        return float(np.abs(x).max())
+    return float(x.abs().max())  # torch.Tensor
+
+
+def _overflows_float32(value: float) -> bool:
+    """True if `value` becomes ±inf when cast to float32, the dtype every model runs in. The cast
+    is monotonic, so a whole array stays finite exactly when its largest |x| does."""
+    with np.errstate(over="ignore"):
+        return not np.isfinite(np.float32(value))
+
+
 def check_inputs(
     inputs: Mapping[str, Any],
     dims: Mapping[str, int],
@@ -34,7 +47,8 @@ def check_inputs(
     """Check `text`, `audio`, `vision` feature sequences; return the batch size.
 
     Each must be a floating array of shape (B, L_m, dims[m]) with B ≥ 1, L_m ≥ 1, the same B
-    for all, and only finite values. `seq_range` bounds L_m (an engine's optimization profile);
+    for all, and only values that are finite once cast to float32 (what every runtime does).
+    `seq_range` bounds L_m (an engine's optimization profile);
     `lengths` are optional per-modality valid lengths in [1, L_m].
     """
     missing = [m for m in MODALITIES if m not in inputs]
@@ -65,6 +79,14 @@ def check_inputs(
                 raise InputError(f"{m}: seq_len {shape[1]} is outside the supported range [{lo}, {hi}]")
         if not _all_finite(x):
             raise InputError(f"{m}: found NaN or Inf values: expected finite features")
+        # float64 is finite up to 1.8e308, float32 only to 3.4e38: 1e39 would pass the check above
+        # and turn into inf in the cast every runtime makes, then into a silent NaN or a wrong score.
+        if _dtype_name(x) == "float64":
+            largest = _max_abs(x)
+            if _overflows_float32(largest):
+                raise InputError(f"{m}: found values beyond float32's range (max |x| {largest:.3g} > "
+                                 f"{np.finfo(np.float32).max:.3g}): expected features finite as float32, "
+                                 f"the dtype the models run in")
     if lengths is not None:
         for m, n in lengths.items():
             if m not in MODALITIES:

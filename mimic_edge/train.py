@@ -86,7 +86,8 @@ def train(dataset: dict, config: TrainConfig, out_dir: str | Path, data_name: st
             train_parts = train_epoch(model, optimizer, dataset["train"], config.batch_size,
                                       shuffle_seed=config.seed * 1_000_003 + epoch)
             valid_pred = predict(model, dataset["valid"])
-            valid_truth = dataset["valid"]["regression_labels"]
+            # check_split admits (N,) and (N, 1); (N,) - (N, 1) would broadcast to (N, N)
+            valid_truth = np.asarray(dataset["valid"]["regression_labels"]).reshape(-1)
             valid_loss = float(np.mean((valid_pred - valid_truth) ** 2))  # task loss (MSE), as MISA's code
             improved = valid_loss < best_loss
             entry = {"epoch": epoch, "train": train_parts, "valid_loss": valid_loss,

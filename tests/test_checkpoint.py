@@ -73,3 +73,60 @@ def test_unknown_config_field_is_refused(tmp_path):
     meta.write_text(json.dumps(data))
     with pytest.raises(CheckpointError, match="mystery"):
         load_checkpoint(tmp_path / "m")
+
+
+def _edit_config(tmp_path, **changes):
+    save_checkpoint(build_model("mimic"), tmp_path / "m")
+    _, meta = checkpoint_paths(tmp_path / "m")
+    data = json.loads(meta.read_text())
+    data["config"].update(changes)
+    meta.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"lstm_hidden": -32, "d_model": -64}, r"m.json: invalid config: lstm_hidden: expected a positive integer, found -32"),
+    ({"lstm_hidden": "32"}, r"invalid config: lstm_hidden: expected a positive integer, found '32' \(str\)"),
+    ({"lstm_hidden": True}, r"invalid config: lstm_hidden: expected a positive integer, found True \(bool\)"),
+    ({"preset": "nopreset"}, r"invalid config: unknown preset 'nopreset'"),
+    # well typed but huge: refused by the shape check, before anything of that size is allocated
+    ({"lstm_hidden": 10 ** 6, "d_model": 2 * 10 ** 6}, r"tensor \S+ has shape \(\d+, \d+\), expected \(4000000, 300\)"),
+])
+def test_config_values_are_checked_at_load(tmp_path, changes, message):
+    _edit_config(tmp_path, **changes)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(tmp_path / "m")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(tmp_path, value):
+    from safetensors.torch import load_file, save_file
+
+    save_checkpoint(build_model("mimic"), tmp_path / "m")
+    weights, _ = checkpoint_paths(tmp_path / "m")
+    state = load_file(weights)
+    state["head.0.weight"][3, 5] = value
+    save_file(state, weights, metadata={"format_version": "1"})
+    with pytest.raises(CheckpointError, match=r"m.safetensors: expected finite weights, found NaN or Inf in 1 "
+                                              r"tensor\(s\): \['head.0.weight'\]"):
+        load_checkpoint(tmp_path / "m")
+
+
+def test_a_missing_tensor_is_named(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    save_checkpoint(build_model("mimic"), tmp_path / "m")
+    weights, _ = checkpoint_paths(tmp_path / "m")
+    state = load_file(weights)
+    del state["gate.weight"]
+    save_file(state, weights, metadata={"format_version": "1"})
+    with pytest.raises(CheckpointError, match=r"m.safetensors: weights do not match the mimic config: "
+                                              r"missing \['gate.weight'\], unexpected \[\]"):
+        load_checkpoint(tmp_path / "m")
+
+
+def test_format_version_must_be_the_integer(tmp_path):
+    save_checkpoint(build_model("mimic"), tmp_path / "m")
+    _, meta = checkpoint_paths(tmp_path / "m")
+    meta.write_text(meta.read_text().replace('"format_version": 1', '"format_version": true'))
+    with pytest.raises(CheckpointError, match=r"expected format_version 1, found True"):
+        load_checkpoint(tmp_path / "m")

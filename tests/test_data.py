@@ -1,6 +1,7 @@
 """Synthetic data: layout, determinism, labels; MMSA loaders: round trip, bad files, unsafe pickles."""
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -186,7 +187,14 @@ def test_wrong_dims_name_the_preset_and_the_match(tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     (lambda s: {**s, "audio": s["audio"][:, :, :, None]}, r"audio: expected a non-empty \(N, seq_len, dim\) array"),
-    (lambda s: {**s, "regression_labels": s["regression_labels"][:-1]}, "same number of samples"),
+    (lambda s: {**s, "id": s["id"][:-1]}, "same number of samples"),
+    (lambda s: {**s, "regression_labels": s["regression_labels"][:-1]},
+     r"regression_labels: expected shape \(4,\) or \(4, 1\), one score per sample, found \(3,\)"),
+    # 4 samples, 2 x 2 labels: flattened they would count right and belong to the wrong samples
+    (lambda s: {**s, "regression_labels": s["regression_labels"].reshape(2, 2)},
+     r"regression_labels: expected shape \(4,\) or \(4, 1\), one score per sample, found \(2, 2\)"),
+    (lambda s: {**s, "regression_labels": s["regression_labels"][None, :]}, r"found \(1, 4\)"),
+    (lambda s: {**s, "regression_labels": s["regression_labels"][:, None, None]}, r"found \(4, 1, 1\)"),
     (lambda s: {**s, "vision": np.full_like(s["vision"], np.nan)}, "vision: found NaN"),
     (lambda s: {**s, "audio": np.full_like(s["audio"], np.inf)}, "audio: found NaN or Inf"),  # only -inf → 0
     (lambda s: {**s, "regression_labels": s["regression_labels"] * np.nan}, "regression_labels: found NaN"),
@@ -249,3 +257,73 @@ def test_numpy_side_does_not_import_torch(tmp_path):
             "ds = d.synthetic(n=(2, 2, 2), seq_len=2); d.load_mmsa(d.save_npz(sys.argv[1], ds)); "
             "m.mosi_metrics([1.0, -1.0], [1.0, 1.0]); assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "d.npz")], check=True)
+
+
+# --- check_split: the gate of training, evaluation and export ----------------------------------
+
+def test_check_split_labels(small):
+    from mimic_edge.data import check_split
+
+    dims = PRESETS["mosi"].dims
+    split = small["train"]  # 6 samples
+    assert check_split(split, dims, "train") == 6
+    assert check_split({**split, "regression_labels": split["regression_labels"][:, None]}, dims, "train") == 6
+    for shape in [(3, 2), (6, 2), (1, 6)]:
+        labels = np.zeros(shape, np.float32)
+        with pytest.raises(DataError, match=rf"train split: regression_labels: expected shape \(6,\) or \(6, 1\), "
+                                            rf"one score per sample, found \({shape[0]}, {shape[1]}\)"):
+            check_split({**split, "regression_labels": labels}, dims, "train")
+    with pytest.raises(DataError, match=r"train split: regression_labels: found NaN or Inf values"):
+        check_split({**split, "regression_labels": np.full(6, np.nan, np.float32)}, dims, "train")
+    with pytest.raises(DataError, match=r"train split: regression_labels: expected numeric scores, found dtype <U1"):
+        check_split({**split, "regression_labels": np.array(list("abcdef"))}, dims, "train")
+
+
+def test_labels_off_the_mosi_scale_warn_once_per_split(tmp_path, small):
+    import warnings
+
+    from mimic_edge.data import DataWarning
+
+    far = {**small["test"], "regression_labels": np.array([-30, 30, 0, 1], np.float32)}
+    path = save_npz(tmp_path / "data.npz", {"train": small["train"], "test": far})
+    with pytest.warns(DataWarning) as caught:
+        load_mmsa(path)
+    assert [str(w.message) for w in caught] == [
+        f"{path}[test]: 2 of 4 regression_labels lie outside [-3, 3] (found [-30, 30]): "
+        "expected MOSI/MOSEI sentiment scores; are the labels on another scale?"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # labels on the scale, -3 and 3 included: no warning
+        edges = {**small["test"], "regression_labels": np.array([-3, 3, 0, 1], np.float32)}
+        load_mmsa(save_npz(tmp_path / "ok.npz", {"test": edges}))
+
+
+# Pickles written opcode by opcode (protocol 0): each names the callable under test as its first
+# global, and each creates `marker` when a plain pickle.loads runs it.
+def _payload(callable_name, marker, tmp_path):
+    touch = f"open({str(marker)!r}, 'w').close()"
+    if callable_name in ("eval", "exec"):
+        return f"cbuiltins\n{callable_name}\n(S{touch!r}\ntR.".encode()
+    if callable_name == "getattr":  # getattr(__import__('os'), 'system')('touch marker')
+        return (f"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(S'os'\ntRS'system'\ntR"
+                f"(S{('touch ' + str(marker))!r}\ntR.").encode()
+    if callable_name == "__import__":  # importing a module runs its code
+        module = f"pwned_{marker.name}"
+        (tmp_path / f"{module}.py").write_text(touch + "\n")
+        return f"cbuiltins\n__import__\n(S{module!r}\ntR.".encode()
+    raise AssertionError(callable_name)
+
+
+@pytest.mark.parametrize("callable_name", ["eval", "exec", "getattr", "__import__"])
+def test_pickle_callables_that_run_code_are_refused_and_nothing_runs(tmp_path, monkeypatch, callable_name):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    control = tmp_path / "control"
+    pickle.loads(_payload(callable_name, control, tmp_path))  # loaded freely, the payload runs
+    assert control.exists()
+    marker = tmp_path / "marker"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(_payload(callable_name, marker, tmp_path))
+    with pytest.raises(DataError) as refused:
+        load_mmsa(path)
+    assert not marker.exists(), "the payload ran"
+    assert re.search(rf"refused to load: the pickle needs builtins\.{callable_name}, but only numpy arrays and plain "
+                     r"containers are admitted \(nothing in the file was run\)", str(refused.value)), refused.value

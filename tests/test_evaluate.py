@@ -111,3 +111,16 @@ def test_markdown_tables():
     assert table[2] == "| all modalities | " + " | ".join(["0.5000"] * 7) + " | n/a |"
     sims = similarity_markdown("mimic", {"audio-text": 0.043, "audio-vision": 0.0421, "text-vision": -0.1})
     assert sims.splitlines()[-1] == "| mimic | 4.3 | 4.2 | -10.0 |"
+
+
+def test_labels_column_or_flat_agree_and_other_shapes_are_refused(model, split):
+    from mimic_edge.errors import DataError
+    from mimic_edge.evaluate import evaluate
+
+    data = split[model.config.preset]
+    flat = evaluate(model, data)
+    column = evaluate(model, {**data, "regression_labels": data["regression_labels"][:, None]})
+    assert column == flat
+    pairs = np.repeat(data["regression_labels"][:, None], 2, axis=1)  # (13, 2): two scores per sample
+    with pytest.raises(DataError, match=r"evaluation split: regression_labels: expected shape \(13,\) or \(13, 1\)"):
+        evaluate(model, {**data, "regression_labels": pairs})

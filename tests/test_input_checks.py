@@ -55,3 +55,31 @@ def test_bad_lengths():
         check_inputs(good(), DIMS, lengths={"audio": np.array([0, 4])})
     with pytest.raises(InputError, match=r"lengths\[text\]: expected shape \(2,\)"):
         check_inputs(good(), DIMS, lengths={"text": np.array([1, 2, 3])})
+
+
+@pytest.mark.parametrize("lib", [np, torch])
+@pytest.mark.parametrize("m", list(DIMS))
+def test_float64_beyond_float32_range_is_refused(lib, m):
+    """1e39 is finite in float64 and inf once cast to float32, which every runtime does."""
+    inputs = {k: v.astype(np.float64) for k, v in good().items()}
+    inputs[m][1, 2, 3] = -1e39
+    if lib is torch:
+        inputs = {k: torch.from_numpy(v) for k, v in inputs.items()}
+    with pytest.raises(InputError, match=rf"{m}: found values beyond float32's range \(max \|x\| 1e\+39 > 3.4e\+38\): "
+                                         r"expected features finite as float32"):
+        check_inputs(inputs, DIMS)
+
+
+def test_float64_within_float32_range_passes():
+    inputs = {k: v.astype(np.float64) for k, v in good().items()}
+    inputs["text"][0, 0, 0] = float(np.finfo(np.float32).max)  # the largest float32: still finite
+    assert check_inputs(inputs, DIMS) == 2
+
+
+@pytest.mark.parametrize("m", list(DIMS))
+@pytest.mark.parametrize("delta", [-1, 1])
+def test_feature_dim_is_checked_for_each_modality(m, delta):
+    inputs = good()
+    inputs[m] = np.zeros((2, 3, DIMS[m] + delta), np.float32)
+    with pytest.raises(InputError, match=rf"^{m}: expected feature dim {DIMS[m]}, found {DIMS[m] + delta} "):
+        check_inputs(inputs, DIMS)

@@ -29,3 +29,26 @@ def test_replaces_and_respects_umask(tmp_path):
     assert target.read_bytes() == b"new"
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+@pytest.mark.parametrize("fault", ["writer interrupted", "rename fails"])
+def test_interrupted_write_over_an_existing_file_keeps_the_old_one(tmp_path, monkeypatch, fault):
+    """The old file stays whole under its name, whether the writer dies half-way (Ctrl-C) or the
+    final rename fails (a full disk, a crash): no mix of old and new, no temp file left."""
+    target = tmp_path / "model.onnx"
+    atomic_write_bytes(target, b"old artifact, complete")
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"new, half")
+        if fault == "writer interrupted":
+            raise KeyboardInterrupt
+
+    if fault == "rename fails":
+        def no_space(src, dst):
+            raise OSError(28, "No space left on device")
+        monkeypatch.setattr(os, "replace", no_space)
+    with pytest.raises(KeyboardInterrupt if fault == "writer interrupted" else OSError):
+        atomic_write(target, write)
+    assert target.read_bytes() == b"old artifact, complete"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]

@@ -107,3 +107,22 @@ def test_ctrl_c_during_a_checkpoint_write_waits_for_both_files(tiny, tmp_path, m
     result = train(tiny, TrainConfig(lr=1e-3, max_epochs=5), tmp_path)
     assert result.stopped == "interrupted" and result.epochs == 1
     assert read_checkpoint_meta(tmp_path / "best")["extra"]["second"] is True
+
+
+def test_labels_of_the_wrong_shape_are_refused(tiny, tmp_path):
+    """32 samples with labels shaped (16, 2): flattened, they would count right and train on
+    scores of the wrong samples."""
+    bad = {**tiny, "train": {**tiny["train"], "regression_labels": tiny["train"]["regression_labels"].reshape(16, 2)}}
+    with pytest.raises(DataError, match=r"train split: regression_labels: expected shape \(32,\) or \(32, 1\), "
+                                        r"one score per sample, found \(16, 2\)"):
+        train(bad, TrainConfig(max_epochs=1), tmp_path)
+    assert not (tmp_path / "best.safetensors").exists()
+
+
+def test_column_labels_train_like_flat_ones(tiny, tmp_path):
+    """(N, 1) labels (MMSA's layout) give the same run as (N,): no (N,) - (N, 1) broadcast."""
+    column = {s: {**split, "regression_labels": split["regression_labels"][:, None]} for s, split in tiny.items()}
+    flat = train(tiny, TrainConfig(lr=1e-3, max_epochs=2), tmp_path / "flat")
+    col = train(column, TrainConfig(lr=1e-3, max_epochs=2), tmp_path / "column")
+    assert [e["valid_loss"] for e in col.history] == [e["valid_loss"] for e in flat.history]
+

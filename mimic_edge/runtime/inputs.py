@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from mimic_edge.config import MODALITIES
-from mimic_edge.errors import InputError
+from mimic_edge.errors import ArtifactError, InputError
 from mimic_edge.io import atomic_write
 from mimic_edge.input_checks import check_inputs
 
@@ -35,6 +35,22 @@ def prepare_inputs(
     if batch_range is not None and not batch_range[0] <= batch <= batch_range[1]:
         raise InputError(f"batch size {batch} is outside the supported range [{batch_range[0]}, {batch_range[1]}]")
     return {m: _as_float32(x) for m, x in inputs.items()}
+
+
+def check_scores(scores: np.ndarray, path: Path | str) -> np.ndarray:
+    """Return `scores`, or raise ArtifactError if any is NaN or Inf: the last guard of every predictor.
+
+    The inputs have passed `prepare_inputs` (finite as float32), so a non-finite score is the
+    artifact's fault: NaN/Inf weights, or arithmetic that overflows its precision (fp16 ends at
+    65504) on these inputs. An ArtifactError, not an InputError (a ValueError): a caller that
+    catches bad inputs must not take a broken model for one."""
+    bad_rows = ~np.isfinite(scores).reshape(len(scores), -1).all(axis=1)  # scores: (B, out)
+    if bad_rows.any():
+        rows = int(bad_rows.sum())
+        raise ArtifactError(f"{path}: produced NaN or Inf scores for {rows} of {len(scores)} samples whose "
+                            f"inputs are finite: expected finite scores (are its weights NaN/Inf, or do "
+                            f"these inputs overflow its precision?)")
+    return scores
 
 
 def _as_float32(x: Any) -> np.ndarray:

@@ -3,6 +3,12 @@
 The artifact's contract (DESIGN §6): inputs `text`, `audio`, `vision` float32 (B, L_m, d_m),
 output `score` float32 (B, out). Feature dims and any fixed batch or sequence length are read
 from the artifact, so inputs are checked before ONNX Runtime sees them.
+
+Only artifacts that `mimic-edge export` wrote are loaded: the export stamps producer
+"mimic-edge" and metadata (`model`, `preset`, `config_digest`, `precision`, ...), and a graph
+without that stamp is refused with an ArtifactError, since any graph with the same input and
+output names would otherwise run and return plausible-looking numbers. A graph of your own
+(same inputs and output) loads with `allow_foreign=True`. The metadata is `predictor.metadata`.
 """
 from __future__ import annotations
 
@@ -13,12 +19,15 @@ import numpy as np
 
 from mimic_edge.config import MODALITIES, OUTPUT_NAME
 from mimic_edge.errors import ArtifactError, ConfigError
-from mimic_edge.runtime.inputs import prepare_inputs
+from mimic_edge.runtime.inputs import check_scores, prepare_inputs
 
 ORT_OPTIMIZATION = "ORT_ENABLE_EXTENDED"  # recorded in export validation reports
 # Tried in this order, keeping those the installed onnxruntime build offers: onnxruntime-gpu
 # brings TensorRT and CUDA, the plain wheel CPU only.
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+# What mimic_edge.export.onnx.stamp writes into every artifact it exports.
+STAMP_PRODUCER = "mimic-edge"
+STAMP_KEYS = ("model", "config_digest")
 
 
 class OnnxPredictor:
@@ -29,34 +38,40 @@ class OnnxPredictor:
 
     backend = "onnxruntime"
 
-    def __init__(self, path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None):
+    def __init__(self, path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None,
+                 *, allow_foreign: bool = False):
+        """`allow_foreign=True`: also run a graph without mimic-edge's export stamp (see the module doc)."""
         self.path = Path(path)
         if not self.path.is_file():
             raise ArtifactError(f"ONNX artifact not found: expected a file at {self.path}")
-        self._open(str(self.path), providers, threads, spinning=True)
+        self._open(str(self.path), providers, threads, spinning=True, allow_foreign=allow_foreign)
 
     @classmethod
     def from_bytes(cls, model: bytes, name: str, providers: Sequence[str] | None = None,
-                   threads: int | None = None, spinning: bool = True) -> OnnxPredictor:
+                   threads: int | None = None, spinning: bool = True, *, allow_foreign: bool = False) -> OnnxPredictor:
         """A predictor for a serialized model that is not (yet) a file: the export validates
         its artifact through this, the loader users run. `name` stands for the path in errors.
         `spinning=False`: threads sleep between runs (for callers that alternate with other work)."""
         predictor = cls.__new__(cls)
         predictor.path = Path(name)
-        predictor._open(model, providers, threads, spinning)
+        predictor._open(model, providers, threads, spinning, allow_foreign)
         return predictor
 
     def _open(self, model: str | bytes, providers: Sequence[str] | None, threads: int | None,
-              spinning: bool) -> None:
+              spinning: bool, allow_foreign: bool) -> None:
         import onnxruntime as ort
 
         self.providers = _choose_providers(providers, ort.get_available_providers())
         self.session = _session(model, self.providers, threads, spinning, self.path)
         self.dims, self.out_dim, self.seq_range, self.batch_range = _read_signature(self.session, self.path)
+        meta = self.session.get_modelmeta()
+        self.metadata: dict[str, str] = dict(meta.custom_metadata_map)  # model, preset, precision, ...
+        if not allow_foreign:
+            _check_stamp(meta.producer_name, self.metadata, self.path)
 
     def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
         feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range)
-        return self.session.run([OUTPUT_NAME], feeds)[0]  # (B, out) float32
+        return check_scores(self.session.run([OUTPUT_NAME], feeds)[0], self.path)  # (B, out) float32
 
     def __repr__(self) -> str:
         return f"OnnxPredictor({str(self.path)!r}, providers={self.session.get_providers()})"
@@ -92,6 +107,17 @@ def _choose_providers(requested: Sequence[str] | None, available: Sequence[str])
         raise ConfigError(f"execution providers {missing or list(requested)} are not available: "
                           f"expected some of {list(available)}")
     return list(requested)
+
+
+def _check_stamp(producer: str, metadata: dict[str, str], path: Path) -> None:
+    """Refuse a graph that mimic-edge's export did not write: its signature alone proves nothing."""
+    missing = [k for k in STAMP_KEYS if k not in metadata]
+    if producer != STAMP_PRODUCER or missing:
+        raise ArtifactError(
+            f"{path}: expected an ONNX model exported by mimic-edge (producer {STAMP_PRODUCER!r}, metadata "
+            f"{', '.join(STAMP_KEYS)}), found producer {producer!r} and metadata keys {sorted(metadata)}: "
+            f"a foreign graph with the same inputs may compute anything. To run a graph you made yourself, "
+            f"load it with allow_foreign=True")
 
 
 def _read_signature(session, path: Path):

@@ -10,6 +10,7 @@ import torch
 from mimic_edge.checkpoint import load_checkpoint
 from mimic_edge.config import MODALITIES
 from mimic_edge.input_checks import check_inputs
+from mimic_edge.runtime.inputs import check_scores
 
 
 class TorchPredictor:
@@ -45,9 +46,18 @@ class TorchPredictor:
     def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
         inputs = dict(zip(MODALITIES, (text, audio, vision)))
         check_inputs(inputs, self.dims)
-        tensors = [torch.as_tensor(inputs[m]).to(self.device, torch.float32) for m in MODALITIES]
+        tensors = [_as_tensor(inputs[m]).to(self.device, torch.float32) for m in MODALITIES]
         with torch.inference_mode():
-            return self.model(*tensors).float().cpu().numpy()  # (B, out)
+            scores = self.model(*tensors).float().cpu().numpy()  # (B, out)
+        return check_scores(scores, self.path)
 
     def __repr__(self) -> str:
         return f"TorchPredictor({str(self.path)!r}, device={str(self.device)!r})"
+
+
+def _as_tensor(x: Any) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        # torch cannot share numpy memory with negative strides (x[:, ::-1]) and warns on read-only
+        # arrays (np.broadcast_to, memory maps): a float32 C-order copy works for every array.
+        return torch.from_numpy(np.array(x, dtype=np.float32, order="C"))
+    return x

@@ -73,3 +73,22 @@ def test_bad_input_files(tmp_path, case, message):
         (path / "audio.npy").unlink()
     with pytest.raises(InputError, match=message):
         read_inputs(path)
+
+
+def test_check_scores_passes_finite_scores_through():
+    from mimic_edge.runtime.inputs import check_scores
+
+    scores = np.array([[0.5], [-1.0]], np.float32)
+    assert check_scores(scores, "m.onnx") is scores
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_check_scores_refuses_non_finite_scores(bad):
+    from mimic_edge.errors import ArtifactError
+    from mimic_edge.runtime.inputs import check_scores
+
+    scores = np.zeros((4, 3), np.float32)
+    scores[1, 2] = scores[3, 0] = scores[3, 1] = bad
+    with pytest.raises(ArtifactError, match=r"m.onnx: produced NaN or Inf scores for 2 of 4 samples whose inputs are "
+                                            r"finite: expected finite scores"):
+        check_scores(scores, "m.onnx")

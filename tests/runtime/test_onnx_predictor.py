@@ -136,3 +136,44 @@ def test_from_bytes_is_the_same_predictor_as_from_the_file(artifacts, predictor)
 def test_from_bytes_names_corrupt_data():
     with pytest.raises(ArtifactError, match=r"staged.onnx: expected an ONNX model, found a corrupt or foreign file"):
         OnnxPredictor.from_bytes(b"not an onnx model", "staged.onnx")
+
+
+def test_metadata_is_the_exports_stamp(artifacts, predictor):
+    assert {k: predictor.metadata[k] for k in ("model", "preset", "precision", "config_digest")} == {
+        "model": "mimic", "preset": "mosi", "precision": "fp32", "config_digest": artifacts.model.config.digest()}
+    assert load(artifacts.onnx("int8")).metadata["precision"] == "int8"
+
+
+@pytest.mark.parametrize("strip", ["producer", "model", "config_digest", "everything"])
+def test_an_onnx_without_the_export_stamp_is_refused_unless_allowed(artifacts, tmp_path, strip):
+    """Same inputs, same output, not exported by mimic-edge: it could compute anything, so it is
+    refused, from a file and from bytes; allow_foreign=True runs it (a graph of one's own)."""
+    model = onnx.load(artifacts.onnx("fp32"))
+    if strip in ("producer", "everything"):
+        model.producer_name = "pytorch"
+    keep = [p for p in model.metadata_props if strip != "everything" and p.key != strip]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    path = tmp_path / "foreign.onnx"
+    onnx.save(model, path)
+    message = (r"foreign.onnx: expected an ONNX model exported by mimic-edge \(producer 'mimic-edge', metadata "
+               r"model, config_digest\), found producer '(pytorch|mimic-edge)' and metadata keys \[.*\]: "
+               r"a foreign graph .* load it with allow_foreign=True")
+    with pytest.raises(ArtifactError, match=message):
+        load(path)
+    with pytest.raises(ArtifactError, match=message):
+        OnnxPredictor.from_bytes(path.read_bytes(), "foreign.onnx")
+    x = inputs()
+    np.testing.assert_array_equal(load(path, allow_foreign=True).predict(*x), load(artifacts.onnx("fp32")).predict(*x))
+    assert OnnxPredictor(path, allow_foreign=True).metadata == {p.key: p.value for p in keep}
+
+
+def test_allow_foreign_still_checks_the_signature(tmp_path):
+    """The opt-out skips the stamp, not the contract: inputs text, audio, vision and output score."""
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 4])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 4])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Relu", ["x"], ["y"])], "relu", [x], [y])
+    path = tmp_path / "relu.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    with pytest.raises(ArtifactError, match=r"relu.onnx: not a mimic-edge model: expected inputs text, audio, vision"):
+        load(path, allow_foreign=True)

@@ -6,7 +6,7 @@ import torch
 
 from mimic_edge.config import MODALITIES
 from mimic_edge.data import synthetic
-from mimic_edge.errors import ArtifactError, CheckpointError, MimicEdgeError
+from mimic_edge.errors import ArtifactError, CheckpointError, InputError, MimicEdgeError
 from mimic_edge.runtime import Predictor, load
 
 # Tolerances per artifact kind: fp32 is the same math as PyTorch up to summation order; fp16
@@ -128,3 +128,49 @@ def test_corrupt_or_foreign_files(artifacts, tmp_path, case, error, message):
     with pytest.raises(error, match=message) as caught:
         load(path)
     assert isinstance(caught.value, MimicEdgeError) and str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "fp32", "int8"])
+@pytest.mark.parametrize("m", list(MODALITIES))
+def test_float64_beyond_float32_range_is_refused_by_every_runtime(artifacts, samples, kind, m):
+    """The issue's big.npz: 1e39 in float64 passes a finiteness check made before the cast and
+    becomes inf in it (a score of -0.16 from the int8 artifact, NaN from the checkpoint)."""
+    predictor = load(artifact_path(artifacts, kind))
+    x = {k: samples[k][:2].astype(np.float64) for k in MODALITIES}
+    x[m][:] = 1e39 if m != "audio" else -1e39
+    with pytest.raises(InputError, match=rf"{m}: found values beyond float32's range"):
+        predictor.predict(*(x[k] for k in MODALITIES))
+
+
+def test_a_non_finite_score_is_an_error_not_a_result(artifacts, samples, tmp_path):
+    """The last guard: a model whose scores are NaN (here: a NaN bias in the output layer, which
+    the checkpoint loader would refuse) raises instead of returning them, on every predictor."""
+    import onnx
+    from onnx import numpy_helper
+
+    from mimic_edge.runtime.torch_predictor import TorchPredictor
+
+    graph = onnx.load(artifacts.onnx("fp32"))
+    bias = next(i for i in graph.graph.initializer if i.name == "head.6.bias")
+    bias.CopyFrom(numpy_helper.from_array(np.full(1, np.nan, np.float32), bias.name))
+    onnx.save(graph, tmp_path / "nan.onnx")
+    model = load(artifacts.checkpoint, device="cpu").model
+    with torch.no_grad():
+        model.head[6].bias.fill_(float("nan"))
+    x = [samples[m][:3] for m in MODALITIES]
+    for predictor in (load(tmp_path / "nan.onnx"), TorchPredictor.from_model(model, "cpu", name="nan-model")):
+        with pytest.raises(ArtifactError, match=r"(nan.onnx|nan-model): produced NaN or Inf scores for 3 of 3 samples "
+                                                r"whose inputs are finite"):
+            predictor.predict(*x)
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "fp32", "int8"])
+@pytest.mark.parametrize("m", list(MODALITIES))
+def test_feature_dim_is_checked_for_each_modality(artifacts, samples, kind, m):
+    """Each predictor reads every modality's dim from its artifact: one off is refused, by name."""
+    predictor = load(artifact_path(artifacts, kind))
+    x = {k: samples[k][:2] for k in MODALITIES}
+    d = x[m].shape[2]
+    x[m] = np.zeros((2, 5, d + 1), np.float32)
+    with pytest.raises(InputError, match=rf"^{m}: expected feature dim {d}, found {d + 1} "):
+        predictor.predict(*(x[k] for k in MODALITIES))
