@@ -31,7 +31,7 @@ import torch
 from mimic_edge import build_model, load_checkpoint
 from mimic_edge.config import MODALITIES
 from mimic_edge.data import synthetic
-from mimic_edge.export.onnx import lean, to_bytes, to_onnx
+from mimic_edge.export.onnx import lean, stamp, to_bytes, to_onnx
 from mimic_edge.export.precision import CALIB_LENGTH_FRACTIONS, _CalibrationReader, _quiet_root_logger, convert
 from mimic_edge.export.validate import validate
 from mimic_edge.io import atomic_write_json
@@ -83,7 +83,7 @@ def variants(model: torch.nn.Module, calib: dict) -> dict[str, bytes]:
         for name, quantize in VARIANTS.items():
             out = Path(tmp) / "q.onnx"
             quantize(src, out, calib)
-            graphs[name] = to_bytes(lean(onnx.load(out)))
+            graphs[name] = to_bytes(stamp(lean(onnx.load(out)), {}))  # the quantizer renames the producer
     return graphs
 
 

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
 
 from mimic_edge import __version__
 from mimic_edge.errors import MimicEdgeError
@@ -38,10 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args) or 0
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command)
+            return args.run(args) or 0
     except MimicEdgeError as e:
         print(f"mimic-edge {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"mimic-edge {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line_warning(command: str):
+    """Warnings (e.g. labels far outside the dataset's scale) as one line, like errors."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"mimic-edge {command}: warning: {message}", file=sys.stderr)
+    return show

@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
                    help="model.onnx, model.engine/.plan (with its JSON sidecar) or checkpoint.safetensors")
     p.add_argument("--input", required=True, metavar="FILE",
                    help="FILE.npz with arrays text, audio, vision, or a folder with text.npy, audio.npy, vision.npy")
+    p.add_argument("--allow-foreign", action="store_true",
+                   help="also run an ONNX graph that `mimic-edge export` did not write (same inputs and output; "
+                        "refused by default: its signature alone proves nothing)")
     p.add_argument("--json", action="store_true",
                    help='print {"model", "backend", "scores": [[...], ...]} instead of one line per sample')
     p.set_defaults(run=run)
@@ -32,7 +35,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from mimic_edge.runtime import load, read_inputs
 
-    predictor = load(args.model)
+    predictor = load(args.model, allow_foreign=args.allow_foreign)
     inputs = read_inputs(args.input)
     scores = predictor.predict(inputs["text"], inputs["audio"], inputs["vision"])  # (B, out)
     if args.json:

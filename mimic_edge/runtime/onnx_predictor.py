@@ -117,7 +117,7 @@ def _check_stamp(producer: str, metadata: dict[str, str], path: Path) -> None:
             f"{path}: expected an ONNX model exported by mimic-edge (producer {STAMP_PRODUCER!r}, metadata "
             f"{', '.join(STAMP_KEYS)}), found producer {producer!r} and metadata keys {sorted(metadata)}: "
             f"a foreign graph with the same inputs may compute anything. To run a graph you made yourself, "
-            f"load it with allow_foreign=True")
+            f"load it with allow_foreign=True (mimic-edge predict --allow-foreign)")
 
 
 def _read_signature(session, path: Path):

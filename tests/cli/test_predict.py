@@ -59,3 +59,33 @@ def test_errors_are_one_line_without_traceback(artifacts, tmp_path, case, messag
     assert result.returncode == 1 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
     assert re.search(rf"^mimic-edge predict: {message}", result.stderr), result.stderr
+
+
+def test_a_foreign_graph_runs_only_with_allow_foreign(artifacts, samples_npz, tmp_path, capsys):
+    import onnx
+
+    model = onnx.load(artifacts.onnx("fp32"))
+    model.producer_name = "someone-else"  # same graph, not stamped by mimic-edge's export
+    del model.metadata_props[:]
+    foreign = tmp_path / "foreign.onnx"
+    onnx.save(model, foreign)
+    assert main(["predict", "--model", str(foreign), "--input", str(samples_npz)]) == 1
+    err = capsys.readouterr().err
+    assert "expected an ONNX model exported by mimic-edge" in err and "--allow-foreign" in err and err.count("\n") == 1
+    assert main(["predict", "--model", str(foreign), "--input", str(samples_npz), "--allow-foreign"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    expected = expected_scores(artifacts.onnx("fp32"), samples_npz)
+    np.testing.assert_allclose([float(line) for line in lines], expected[:, 0], rtol=0, atol=1e-6)
+
+
+def test_warnings_are_one_line(artifacts, tmp_path, capsys):
+    from mimic_edge.data import save_npz, synthetic as make
+
+    dataset = make("mosi", n=(40, 20, 10), seed=0)
+    for split in dataset.values():
+        split["regression_labels"] = split["regression_labels"] * 10  # far outside MOSI's [-3, 3]
+    path = tmp_path / "loud.npz"
+    save_npz(path, dataset)
+    assert main(["eval", "--checkpoint", str(artifacts.checkpoint), "--data", str(path)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err and all(line.startswith("mimic-edge eval: warning: ") for line in err), err
