@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from mimic_edge.errors import ConfigError
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call `write(tmp_path)` to produce the file, then move it to `path` in one rename."""
@@ -42,3 +44,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_json(path: str | os.PathLike, obj) -> Path:
     text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def check_writable(folder: str | os.PathLike, what: str) -> Path:
+    """Fail in a second, not after the work, when `folder` (made if missing) cannot take a new
+    file: a read-only mount, no permission, a file in the way. `what` names the option."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(f"{what} {folder}: expected a folder this process can write to, found "
+                          f"{(e.strerror or str(e)).lower()}") from None
+    return folder

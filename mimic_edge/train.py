@@ -30,7 +30,7 @@ from mimic_edge.config import DEFAULT_PRESET
 from mimic_edge.data import batches, check_split
 from mimic_edge.errors import DataError
 from mimic_edge.evaluate import json_safe, predict
-from mimic_edge.io import atomic_write, atomic_write_json
+from mimic_edge.io import atomic_write, atomic_write_json, check_writable
 from mimic_edge.metrics import mosi_metrics
 from mimic_edge.models import build_model
 
@@ -62,7 +62,7 @@ class TrainResult:
 def train(dataset: dict, config: TrainConfig, out_dir: str | Path, data_name: str = "synthetic",
           progress: bool = False, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train `config.model` on dataset["train"], select on dataset["valid"]; see the module doc."""
-    out_dir = Path(out_dir)
+    out_dir = check_writable(out_dir, "--out")
     for name in ("train", "valid"):
         if name not in dataset:
             raise DataError(f"training needs a {name!r} split: found only {sorted(dataset)}")
