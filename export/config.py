@@ -10,6 +10,8 @@ from mimic_edge.export.formats import DEFAULT_PRECISION, DEFAULT_TARGET, Precisi
 
 DEFAULT_CALIB_SAMPLES = 256  # min/max calibration: a few hundred samples settle every range
 DEFAULT_VALID_SAMPLES = 229  # CMU-MOSI's validation split size
+FORMATS = ("onnx", "pt2")  # onnx: N.P.onnx (and a TensorRT engine); pt2: an AOTInductor package, N.<device>.pt2
+DEVICES = ("cpu", "cuda")  # what a pt2 package is compiled for (an ONNX artifact runs on either)
 
 
 @dataclass(frozen=True)
@@ -22,12 +24,14 @@ class ExportConfig:
     calib_data: str = "synthetic"  # "synthetic" or an MMSA .pkl / .npz file (train split: calibration)
     calib_samples: int = DEFAULT_CALIB_SAMPLES
     valid_samples: int = DEFAULT_VALID_SAMPLES  # validation split samples used (all when fewer)
-    batch: str = "1:1:64"  # TensorRT profile MIN:OPT:MAX
-    seq: str | None = None  # TensorRT profile MIN:OPT:MAX for every modality; None: 1:L:2L
+    batch: str = "1:1:64"  # MIN:OPT:MAX: the TensorRT profile, or the pt2 package's dynamic batch range
+    seq: str | None = None  # MIN:OPT:MAX for every modality (TensorRT profile, pt2 ranges); None: 1:L:2L
     opset: int = 17
     engine: bool = False  # also build a TensorRT engine (needs tensorrt and a CUDA GPU)
     out: str = "artifacts"
     seed: int = 0  # fresh weights and the synthetic data
+    format: str = "onnx"  # one of FORMATS
+    device: str = "cpu"  # one of DEVICES: the device a pt2 package is compiled for (pt2 only)
 
 
 def check_options(config: ExportConfig) -> Precision:
@@ -39,6 +43,21 @@ def check_options(config: ExportConfig) -> Precision:
     if config.engine and not entry.tensorrt:
         raise ConfigError(f"--engine builds TensorRT engines, but {entry.key} artifacts are made for target "
                           f"{entry.target}: expected --target {DEFAULT_TARGET} (the default) with --engine")
+    if config.format not in FORMATS:
+        raise ConfigError(f"unknown format {config.format!r}: expected one of {', '.join(FORMATS)}")
+    if config.device not in DEVICES:
+        raise ConfigError(f"unknown device {config.device!r}: expected one of {', '.join(DEVICES)}")
+    if config.format == "pt2":
+        if entry.key != DEFAULT_PRECISION:
+            raise ConfigError(f"--format pt2 compiles the fp32 model (AOTInductor has no fp16/int8 path here): "
+                              f"expected --precision {DEFAULT_PRECISION} (the default), found {entry.key}")
+        if config.engine:
+            raise ConfigError("--engine builds a TensorRT engine from an ONNX artifact: expected --format onnx "
+                              "(the default) with --engine, found --format pt2")
+    elif config.device != "cpu":
+        raise ConfigError(f"--device {config.device} chooses what a pt2 package is compiled for: expected "
+                          f"--format pt2 with --device, found --format {config.format} (ONNX artifacts run on "
+                          "any device)")
     for field in ("calib_samples", "valid_samples"):
         value = getattr(config, field)
         if not isinstance(value, int) or value < 1:

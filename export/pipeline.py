@@ -8,6 +8,13 @@ Files in `out` for model name N (`<model>-<preset>`, or the checkpoint's name) a
   N.P.engine, N.P.engine.json (sidecar), N.P.engine.validation.json, N.P.timing-cache
                             with `engine=True` on a machine with TensorRT and a CUDA GPU; the
                             engine is validated like the artifact, within its profile
+
+With `format="pt2"`, for device D (`cpu` | `cuda`), an AOTInductor package instead
+(mimic_edge.export.aoti), fp32 only:
+  N.D.pt2, N.D.pt2.json (sidecar: torch release, device, CPU ISA or CUDA arch, ranges, config
+                            digest), N.D.pt2.validation.json; the package is compiled into a
+                            staging folder, validated there through mimic_edge.runtime.load like
+                            an engine (within its ranges), then moved under its final name
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ from mimic_edge.checkpoint import checkpoint_paths, load_checkpoint, read_checkp
 from mimic_edge.config import DEFAULT_PRESET, MODALITIES, get_preset, model_name
 from mimic_edge.data import check_split, load_dataset
 from mimic_edge.errors import ConfigError, DataError
+from mimic_edge.export import aoti
 from mimic_edge.export.checker import require_tensorrt_compatible
 from mimic_edge.export.config import ExportConfig, check_options
 from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
@@ -36,25 +44,29 @@ from mimic_edge.export.validate import Limits, predictor_runner, raise_if_failed
 from mimic_edge.io import atomic_write_bytes, atomic_write_json
 from mimic_edge.models import build_model
 from mimic_edge.runtime import load
+from mimic_edge.runtime.aoti_predictor import build_environment, write_package_sidecar
 from mimic_edge.sidecar import file_sha256, sidecar_path, write_sidecar
 
 
 @dataclass
 class ExportResult:
-    onnx_path: Path
+    onnx_path: Path | None  # None for a pt2 export
     report_path: Path
     report: dict
     fresh_weights: bool
     engine_path: Path | None = None
-    sidecar_path: Path | None = None
+    sidecar_path: Path | None = None  # the engine's, or the pt2 package's
     engine_skipped: str | None = None  # why no engine was built although one was asked for
     seconds: float = 0.0
+    pt2_path: Path | None = None  # format="pt2": the AOTInductor package
 
 
 def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
     """Export, check, validate and write the artifact (and the engine); see the module doc."""
     start = time.perf_counter()
     entry = check_options(config)
+    if config.format == "pt2":
+        return _export_pt2(config, entry.key, log, start)
     check_opset(config.opset)
     if entry.note:
         log(f"note: {entry.note}")
@@ -63,10 +75,8 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
     # The profile is checked before the export, so a bad --batch/--seq fails in a second.
     profile = make_profile(config.batch, config.seq or default_seq(get_preset(preset).seq_len))
     calib, valid = _load_data(config, model.config, entry.calibrated, log)
-    data_len = valid[MODALITIES[0]].shape[1]
-    if config.engine and profile.seq[MODALITIES[0]].min > data_len:
-        raise ConfigError(f"--seq min {profile.seq[MODALITIES[0]].min} exceeds the validation data's length "
-                          f"{data_len}: expected min ≤ {data_len}, so that the engine can be validated")
+    if config.engine:
+        _check_seq_min(profile, valid, "engine")
 
     name = _artifact_name(config, preset)
     out = Path(config.out)
@@ -97,6 +107,65 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
         _engine(config, result, data, profile, model, valid, log)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _check_seq_min(profile, valid, what: str) -> None:
+    data_len = valid[MODALITIES[0]].shape[1]
+    if profile.seq[MODALITIES[0]].min > data_len:
+        raise ConfigError(f"--seq min {profile.seq[MODALITIES[0]].min} exceeds the validation data's length "
+                          f"{data_len}: expected min ≤ {data_len}, so that the {what} can be validated")
+
+
+def _export_pt2(config: ExportConfig, precision: str, log, start: float) -> ExportResult:
+    """The AOTInductor package for `config.device` and its sidecar, compiled in a staging folder
+    beside the final name, validated through the loader users call (within the compiled
+    ranges), then moved; a failing package is reported like a failing artifact and not written."""
+    reason = aoti.unavailable_reason(config.device)
+    if reason:
+        raise ConfigError(f"--format pt2 --device {config.device}: {reason}")
+    model, fresh = _load_model(config, log)
+    preset = model.config.preset
+    profile = make_profile(config.batch, config.seq or default_seq(get_preset(preset).seq_len))
+    _, valid = _load_data(config, model.config, False, log)
+    _check_seq_min(profile, valid, "package")
+    out = Path(config.out)
+    path = out / f"{_artifact_name(config, preset)}.{config.device}.pt2"
+    report_path = path.with_name(f"{path.name}.validation.json")
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=out))
+    try:
+        staged = staging / path.name
+        log(f"compiling {path.name} with AOTInductor for {config.device} (torch {torch.__version__}; "
+            "a minute or more)")
+        built = aoti.build_package(model, profile, config.device, staged)
+        record = {**build_environment(config.device), "batch": profile.batch.as_list(),
+                  "seq": profile.to_dict()["seq"], "model": model_name(model.config), "preset": preset,
+                  "config_digest": model.config.digest(), "dims": model.config.dims, "out_dim": model.config.out_dim,
+                  "fusion_head": built.fusion_head, "lstm": built.lstm, "weights": _weights_id(config)}
+        write_package_sidecar(staged, record)
+        log(f"validating {path.name} against PyTorch ({len(valid['regression_labels'])} samples, fusion head "
+            f"{built.fusion_head}, LSTMs as {built.lstm}):")
+        seq = profile.seq[MODALITIES[0]]
+        report = validate_runner(predictor_runner(load(staged)), precision, model, valid, log,
+                                 Limits(profile.batch.max, (seq.min, seq.max)))
+        report.update(artifact=path.name, artifact_sha256=file_sha256(staged), artifact_bytes=staged.stat().st_size,
+                      format="pt2", **{k: record[k] for k in ("model", "preset", "device", "torch_version", "cpu_isa",
+                                                               "cuda_arch", "fusion_head", "lstm", "config_digest",
+                                                               "weights")},
+                      ranges={"batch": record["batch"], "seq": record["seq"]},
+                      export_seconds=round(built.export_seconds, 1), compile_seconds=round(built.compile_seconds, 1))
+        atomic_write_json(report_path, report)
+        if not report["passed"]:
+            path.unlink(missing_ok=True)  # an older package under this name would now be a lie
+            sidecar_path(path).unlink(missing_ok=True)
+            raise_if_failed(report, path.name, report_path)
+        os.replace(staged, path)  # the sidecar records the package's hash: a crash between
+        os.replace(sidecar_path(staged), sidecar_path(path))  # the two renames is detected
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB), {sidecar_path(path).name} and {report_path.name}")
+    return ExportResult(None, report_path, report, fresh, sidecar_path=sidecar_path(path),
+                        seconds=time.perf_counter() - start, pt2_path=path)
 
 
 def _artifact_name(config: ExportConfig, preset: str) -> str:

@@ -53,6 +53,17 @@ class Artifacts:
             self._onnx[precision] = export(config, log=lambda message: None).onnx_path
         return self._onnx[precision]
 
+    def pt2(self):
+        """Path of the CPU AOTInductor package (`mimic-edge export --format pt2`, default ranges:
+        batch 1:1:64, sequence 1:50:100): compiled once per session, the slowest export (about
+        a minute on 2 cores), shared by every test that runs a package."""
+        from mimic_edge.export import ExportConfig, export
+
+        if "pt2" not in self._onnx:
+            config = ExportConfig(checkpoint=str(self.checkpoint), format="pt2", out=str(self.folder), valid_samples=64)
+            self._onnx["pt2"] = export(config, log=lambda message: None).pt2_path
+        return self._onnx["pt2"]
+
 
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory):

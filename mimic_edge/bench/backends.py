@@ -15,10 +15,19 @@ conversion to numpy included:
       exported .onnx): prepare_inputs (checks, float32 C-contiguous), InferenceSession.run
   trt-<key>                              TensorRTPredictor.predict (load of the exported
       engine): checks against the profile, host→device copies, execution, device→host copy
+  aoti                                   AotiPredictor.predict (load of the exported .pt2 for the
+      bench's device): checks against the compiled ranges, numpy → torch (→ device), the
+      package's run, the scores back to numpy
+
+A library the backend needs that is not installed (onnxruntime, onnx, onnxslim, tensorrt,
+torch_tensorrt) makes its rows `skipped: <reason>`; any other error in a set-up is the row's
+`failed: <error>` (mimic_edge.bench.run).
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,10 +39,12 @@ from mimic_edge import __version__
 from mimic_edge import export as exporter  # light: the pipeline loads on the first export()
 from mimic_edge.bench.config import Backend
 from mimic_edge.checkpoint import save_checkpoint
+from mimic_edge.errors import ArtifactError
 from mimic_edge.export.tensorrt import unavailable_reason
 from mimic_edge.models import build_model
 from mimic_edge.runtime import load
 from mimic_edge.runtime.torch_predictor import TorchPredictor
+from mimic_edge.sidecar import read_sidecar
 
 
 class BackendUnavailable(Exception):
@@ -51,6 +62,7 @@ class Context:
     artifact_dir: Path  # this model's exported artifacts (see `artifact_dir`)
     seed: int
     backend: Backend
+    max_batch: int = 64  # the run's largest batch size: a TensorRT engine's profile must reach it
 
 
 @dataclass
@@ -86,19 +98,30 @@ def setup_compile(model, inputs, ctx: Context) -> TimedCall:
 
 def setup_triton(model, inputs, ctx: Context) -> TimedCall:
     if ctx.model_name != "mimic":
-        raise BackendUnavailable("the fused Triton head is MIMIC's")
+        raise BackendUnavailable("the Triton kernels (encoders, fused head) are MIMIC's")
     if ctx.device != "cuda":
         raise BackendUnavailable("needs a CUDA GPU (on CPU, Triton runs only in its interpreter)")
     try:
         import triton  # noqa: F401
     except ImportError:
         raise BackendUnavailable("triton is not installed") from None
-    fused = build_model("mimic", ctx.preset, fusion_head="triton")
+    fused = build_model("mimic", ctx.preset, fusion_head="triton", encoder="triton")  # every Triton kernel
     fused.load_state_dict(model.state_dict())
     return _torch_call(fused, fused.config, inputs, ctx.device)
 
 
+def require(*modules: str, why: str) -> None:
+    """BackendUnavailable naming those of `modules` that are not installed."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise BackendUnavailable(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed ({why})")
+
+
+EXPORT_MODULES = ("onnx", "onnxslim", "onnxruntime")  # exporting an artifact and validating it
+
+
 def setup_ort(model, inputs, ctx: Context) -> TimedCall:
+    require(*EXPORT_MODULES, why="exporting the ONNX artifact and running it")
     import onnxruntime as ort
 
     provider = "CUDAExecutionProvider" if ctx.device == "cuda" else "CPUExecutionProvider"
@@ -113,9 +136,26 @@ def setup_tensorrt(model, inputs, ctx: Context) -> TimedCall:
     reason = unavailable_reason()
     if reason:
         raise BackendUnavailable(reason)
+    require(*EXPORT_MODULES, why="exporting and validating the ONNX artifact the engine is built from")
     path = exported(model, ctx, ctx.backend.artifact, engine=True)
     predictor = load(path)
-    return TimedCall(lambda: predictor.predict(*inputs), path.stat().st_size)
+    return TimedCall(lambda: predictor.predict(*inputs), path.stat().st_size,
+                     f"profile batch 1:1:{ctx.max_batch}")
+
+
+def torch_tensorrt_fp16(compile_fn: Callable) -> dict:
+    """The keyword arguments that make torch-tensorrt's dynamo path compute in fp16, read from the
+    signature of the installed `torch_tensorrt.dynamo.compile`: `enable_autocast` with
+    `autocast_low_precision_type` from 2.10 on (from 2.13 the dynamo path ignores
+    `enabled_precisions`: torch_tensorrt/_compile.py says "not used for the Dynamo path"), else
+    `enabled_precisions`, which earlier versions honour."""
+    params = inspect.signature(compile_fn).parameters
+    if "enable_autocast" in params and "autocast_low_precision_type" in params:
+        return {"enable_autocast": True, "autocast_low_precision_type": torch.float16}
+    if "enabled_precisions" in params:
+        return {"enabled_precisions": {torch.float16}}
+    raise BackendUnavailable("this torch_tensorrt has neither enable_autocast nor enabled_precisions: "
+                             "no known way to ask it for fp16")
 
 
 def setup_torch_tensorrt(model, inputs, ctx: Context) -> TimedCall:
@@ -123,13 +163,30 @@ def setup_torch_tensorrt(model, inputs, ctx: Context) -> TimedCall:
         raise BackendUnavailable("needs a CUDA GPU")
     try:
         import torch_tensorrt
-    except ImportError:
+    except ModuleNotFoundError as e:
+        if e.name != "torch_tensorrt":
+            raise  # installed but broken (e.g. its TensorRT missing): a failure to report, not a skip
         raise BackendUnavailable("torch_tensorrt is not installed") from None
+    fp16 = torch_tensorrt_fp16(torch_tensorrt.dynamo.compile)
     cuda_inputs = [torch.from_numpy(x).cuda() for x in inputs]
-    compiled = torch_tensorrt.compile(model.cuda().eval(), ir="dynamo", inputs=cuda_inputs,
-                                      enabled_precisions={torch.float16}, min_block_size=1)
-    # torch-tensorrt has no LSTM converter: the LSTMs run in PyTorch between TensorRT blocks
-    return _torch_call(compiled, model.config, inputs, "cuda", "LSTMs fall back to PyTorch")
+    compiled = torch_tensorrt.compile(model.cuda().eval(), ir="dynamo", inputs=cuda_inputs, min_block_size=1, **fp16)
+    # torch-tensorrt has no LSTM converter: the LSTMs run in PyTorch (fp32) between TensorRT blocks
+    return _torch_call(compiled, model.config, inputs, "cuda",
+                       f"fp16 by {', '.join(fp16)} in the TensorRT blocks; LSTMs fall back to PyTorch fp32")
+
+
+def setup_aoti(model, inputs, ctx: Context) -> TimedCall:
+    from mimic_edge.export.aoti import unavailable_reason as aoti_unavailable
+
+    reason = aoti_unavailable(ctx.device)
+    if reason:
+        raise BackendUnavailable(reason)
+    require(*EXPORT_MODULES, why="the export pipeline that compiles and validates the package")
+    path = exported_pt2(model, ctx, inputs[0].shape[1])
+    predictor = load(path)
+    record = predictor.sidecar
+    return TimedCall(lambda: predictor.predict(*inputs), path.stat().st_size,
+                     f"LSTMs as {record.get('lstm')}, fusion head {record.get('fusion_head')}")
 
 
 SETUPS: dict[str, Setup] = {  # Backend.setup → its set-up
@@ -139,6 +196,7 @@ SETUPS: dict[str, Setup] = {  # Backend.setup → its set-up
     "ort": setup_ort,
     "tensorrt": setup_tensorrt,
     "torch-tensorrt": setup_torch_tensorrt,
+    "aoti": setup_aoti,
 }
 
 
@@ -154,14 +212,48 @@ def artifact_dir(model, name: str, preset: str, cache_dir: str | Path) -> Path:
 def exported(model, ctx: Context, precision: str, engine: bool = False) -> Path:
     """The validated artifact of `model` at `precision` (a key of PRECISIONS), made once per cache
     by mimic_edge.export. The model is saved as a checkpoint first, so the artifact holds exactly
-    these weights."""
+    these weights. An engine's profile reaches the run's largest batch (batch 1:1:max_batch, so
+    tuned for batch 1); a cached engine whose profile stops short of it is built again."""
     folder = ctx.artifact_dir
     onnx_path = folder / f"model.{precision}.onnx"
     engine_path = onnx_path.with_suffix(".engine")
-    if not onnx_path.is_file() or (engine and not engine_path.is_file()):
+    if not onnx_path.is_file() or (engine and not _profile_reaches(engine_path, ctx.max_batch)):
         save_checkpoint(model, folder / "model")
         entry = exporter.PRECISIONS[precision]
         exporter.export(exporter.ExportConfig(model=ctx.model_name, precision=entry.name, target=entry.target,
                                               checkpoint=str(folder / "model"), out=str(folder), engine=engine,
-                                              seed=ctx.seed), log=lambda _: None)
+                                              batch=f"1:1:{ctx.max_batch}", seed=ctx.seed), log=lambda _: None)
     return engine_path if engine else onnx_path
+
+
+def exported_pt2(model, ctx: Context, seq_len: int) -> Path:
+    """The validated AOTInductor package of `model` for `ctx.device`, made once per cache like the
+    ONNX artifacts, with ranges that reach the run's largest batch and `seq_len` (batch
+    1:1:max_batch, sequence 1:L:max(2L, seq_len), L the preset's). A cached package that does not
+    run here (another torch release or CPU: its sidecar says) or whose ranges stop short is
+    compiled again."""
+    from mimic_edge.config import get_preset
+    from mimic_edge.runtime.aoti_predictor import check_package_sidecar
+
+    path = ctx.artifact_dir / f"model.{ctx.device}.pt2"
+    try:
+        record = check_package_sidecar(path) if path.is_file() else None
+    except ArtifactError:
+        record = None
+    if record is None or record["batch"][2] < ctx.max_batch or min(r[2] for r in record["seq"].values()) < seq_len:
+        save_checkpoint(model, ctx.artifact_dir / "model")
+        length = get_preset(ctx.preset).seq_len
+        seq = f"1:{length}:{max(2 * length, seq_len)}"
+        exporter.export(exporter.ExportConfig(model=ctx.model_name, format="pt2", device=ctx.device,
+                                              checkpoint=str(ctx.artifact_dir / "model"), out=str(ctx.artifact_dir),
+                                              batch=f"1:1:{ctx.max_batch}", seq=seq, seed=ctx.seed),
+                        log=lambda _: None)
+    return path
+
+
+def _profile_reaches(engine_path: Path, batch: int) -> bool:
+    """An engine is cached there whose sidecar's profile runs batch `batch`."""
+    try:
+        return engine_path.is_file() and read_sidecar(engine_path)["profile"]["batch"][2] >= batch
+    except (ArtifactError, KeyError, IndexError, TypeError):
+        return False

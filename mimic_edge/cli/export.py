@@ -1,9 +1,12 @@
 """`mimic-edge export`: a validated FP32/FP16/INT8 ONNX artifact and, with --engine on a machine
-with TensorRT and a CUDA GPU, a TensorRT engine with its JSON sidecar.
+with TensorRT and a CUDA GPU, a TensorRT engine with its JSON sidecar; or, with --format pt2, an
+AOTInductor package (N.<device>.pt2, fp32, for CPU or CUDA) with its JSON sidecar, which runs
+from Python (mimic_edge.runtime.load) and C++ (libtorch) on the torch release it was built with.
 
-Every artifact is checked against TensorRT's parser rules and validated against the PyTorch
-model (max abs error, SQNR, MAE and Acc-2 deltas, thresholds per precision) before it is
-written; the report goes to N.P.validation.json beside it. A failed check exits non-zero.
+Every artifact is validated against the PyTorch model (max abs error, SQNR, MAE and Acc-2
+deltas, thresholds per precision) before it is written, and ONNX artifacts for TensorRT are
+checked against its parser rules; the report goes to N.P.validation.json beside it
+(N.<device>.pt2.validation.json for a package). A failed check exits non-zero.
 """
 from __future__ import annotations
 
@@ -16,15 +19,19 @@ EXAMPLES = """examples:
   mimic-edge export --checkpoint runs/mimic/best --precision int8 --calib-data mosi.pkl --calib-samples 512
   mimic-edge export --checkpoint runs/mimic/best --precision fp16 --engine --batch 1:1:32 --seq 1:50:100
   mimic-edge export --precision int8                     # fresh weights: tries the pipeline, no model
+  mimic-edge export --checkpoint runs/mimic/best --format pt2       # artifacts/best.cpu.pt2 + best.cpu.pt2.json
+  mimic-edge export --checkpoint runs/mimic/best --format pt2 --device cuda --batch 1:1:32 --seq 1:50:100
 """
 
 
 def add_parser(sub) -> None:
     from mimic_edge.config import DEFAULT_PRESET, MODEL_NAMES, PRESETS
     from mimic_edge.export import DEFAULT_CALIB_SAMPLES, PRECISION_NAMES, PRECISIONS, TARGETS, ExportConfig
+    from mimic_edge.export.config import DEVICES, FORMATS
 
     defaults = ExportConfig()
-    p = sub.add_parser("export", help="validated ONNX artifacts (fp32/fp16/int8) and TensorRT engines",
+    p = sub.add_parser("export", help="validated ONNX artifacts (fp32/fp16/int8), TensorRT engines, AOTInductor "
+                                      "packages",
                        description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_HELP)
     model = p.add_argument_group("model")
     model.add_argument("--model", choices=MODEL_NAMES, default=defaults.model,
@@ -50,13 +57,21 @@ def add_parser(sub) -> None:
                           help=f"INT8 calibration samples (default: {DEFAULT_CALIB_SAMPLES})")
     artifact.add_argument("--opset", type=int, default=defaults.opset, help="ONNX opset, 17-20 (default: 17)")
     artifact.add_argument("--out", default=defaults.out, metavar="DIR", help="output folder (default: artifacts)")
-    engine = p.add_argument_group("TensorRT engine (needs tensorrt and a CUDA GPU)")
+    artifact.add_argument("--format", choices=FORMATS, default=defaults.format,
+                          help="onnx: N.P.onnx (and --engine); pt2: an AOTInductor package N.<device>.pt2, fp32, "
+                               "compiled with torch.export and AOTInductor (a minute or more), with the fused "
+                               f"Triton head on CUDA (default: {defaults.format})")
+    artifact.add_argument("--device", choices=DEVICES, default=defaults.device,
+                          help="--format pt2: the device the package is compiled for (cuda needs a CUDA GPU "
+                               f"here, the kind it will run on) (default: {defaults.device})")
+    engine = p.add_argument_group("TensorRT engine (needs tensorrt and a CUDA GPU) and pt2 shape ranges")
     engine.add_argument("--engine", action="store_true", help="also build a TensorRT engine and its JSON sidecar")
     engine.add_argument("--batch", default=defaults.batch, metavar="MIN:OPT:MAX",
-                        help="optimization profile batch sizes (default: 1:1:64)")
+                        help="optimization profile batch sizes; with --format pt2 the package's batch range "
+                             "(default: 1:1:64)")
     engine.add_argument("--seq", default=None, metavar="MIN:OPT:MAX",
-                        help="optimization profile sequence lengths, every modality (default: 1:L:2L, L the "
-                             "preset's length: 1:50:100)")
+                        help="optimization profile sequence lengths, every modality; with --format pt2 each "
+                             "modality's sequence range (default: 1:L:2L, L the preset's length: 1:50:100)")
     p.set_defaults(run=run)
 
 
@@ -66,7 +81,8 @@ def run(args) -> int:
 
     config = ExportConfig(model=args.model, precision=args.precision, target=args.target, checkpoint=args.checkpoint,
                           preset=args.preset, calib_data=args.calib_data, calib_samples=args.calib_samples,
-                          batch=args.batch, seq=args.seq, opset=args.opset, engine=args.engine, out=args.out)
+                          batch=args.batch, seq=args.seq, opset=args.opset, engine=args.engine, out=args.out,
+                          format=args.format, device=args.device)
     result = export(config)
     if result.engine_skipped:
         raise ExportError(f"--engine: {result.engine_skipped}; {result.onnx_path} was written and validated")

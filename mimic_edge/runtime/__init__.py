@@ -8,11 +8,13 @@
 |--------------------------------------------|--------------|----------------------------------|
 | `*.onnx` (fp32, fp16, int8)                | ONNX Runtime | numpy, onnxruntime               |
 | `*.engine` / `*.plan` + its JSON sidecar   | TensorRT     | numpy, tensorrt, CUDA bindings   |
+| `*.pt2` (AOTInductor) + its JSON sidecar   | PyTorch AOTI | numpy, torch (not triton)        |
 | checkpoint `*.safetensors` + `*.json`      | PyTorch      | torch                            |
 
 Running an ONNX artifact or a TensorRT engine imports neither torch nor triton, so an app on a
-Jetson carries no training stack. Every predictor validates its inputs against the artifact
-(feature dims, and for engines the profile's batch and sequence ranges) and is safe to call
+Jetson carries no training stack; an AOTInductor package needs torch (the release it was compiled
+with: its sidecar says which, and the device). Every predictor validates its inputs against the artifact
+(feature dims, and for engines and packages the batch and sequence ranges) and is safe to call
 from several threads at once.
 """
 from __future__ import annotations
@@ -27,12 +29,13 @@ from mimic_edge.runtime.inputs import read_inputs, write_inputs
 
 ONNX_SUFFIXES = (".onnx",)
 ENGINE_SUFFIXES = (".engine", ".plan")
+PT2_SUFFIXES = (".pt2",)
 CHECKPOINT_SUFFIXES = (".safetensors", ".json")
 
 
 @runtime_checkable
 class Predictor(Protocol):
-    backend: str  # "onnxruntime" | "tensorrt" | "torch"
+    backend: str  # "onnxruntime" | "tensorrt" | "torch" | "aoti"
     path: Path
     dims: dict[str, int]  # feature dim per modality, read from the artifact
     out_dim: int | None  # columns of the output
@@ -43,29 +46,38 @@ class Predictor(Protocol):
 
 
 def load(path: str | Path, *, providers: Sequence[str] | None = None, device: str | None = None,
-         threads: int | None = None) -> Predictor:
+         threads: int | None = None, allow_foreign: bool = False) -> Predictor:
     """The predictor for the artifact at `path`, chosen by its suffix.
 
     `providers`: ONNX Runtime execution providers (default: TensorRT, CUDA, CPU, those installed).
     `threads`: ONNX Runtime intra-op threads (default: ONNX Runtime's, one per physical core).
-    `device`: torch device for a checkpoint (default: cuda when available, else cpu).
+    `device`: torch device for a checkpoint (default: cuda when available, else cpu), or for a
+    `.pt2` package (default: the device it was compiled for; e.g. "cuda:1" picks the GPU).
+    `allow_foreign`: also run an ONNX graph that `mimic-edge export` did not write (one you made
+    yourself, with the same inputs and output). By default an ONNX without the export's stamp
+    (producer "mimic-edge", metadata `model` and `config_digest`) is refused with an ArtifactError.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in ONNX_SUFFIXES:
         from mimic_edge.runtime.onnx_predictor import OnnxPredictor
 
-        return OnnxPredictor(path, providers, threads)
+        return OnnxPredictor(path, providers, threads, allow_foreign=allow_foreign)
     if suffix in ENGINE_SUFFIXES:
         from mimic_edge.runtime.tensorrt_predictor import TensorRTPredictor
 
         return TensorRTPredictor(path)
+    if suffix in PT2_SUFFIXES:
+        from mimic_edge.runtime.aoti_predictor import AotiPredictor
+
+        return AotiPredictor(path, device)
     if suffix in CHECKPOINT_SUFFIXES or path.with_name(path.name + ".safetensors").is_file():
         from mimic_edge.runtime.torch_predictor import TorchPredictor
 
         return TorchPredictor(path, device)
     raise ArtifactError(f"{path}: unknown artifact type: expected an ONNX model ({', '.join(ONNX_SUFFIXES)}), "
-                        f"a TensorRT engine ({', '.join(ENGINE_SUFFIXES)}) or a checkpoint "
+                        f"a TensorRT engine ({', '.join(ENGINE_SUFFIXES)}), an AOTInductor package "
+                        f"({', '.join(PT2_SUFFIXES)}) or a checkpoint "
                         f"({' + '.join(CHECKPOINT_SUFFIXES)}), found suffix {path.suffix or 'none'!r}")
 
 

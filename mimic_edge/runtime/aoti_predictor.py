@@ -1,0 +1,201 @@
+"""Run an AOTInductor package (`.pt2`, DESIGN §6) with PyTorch. Imports torch only: the package
+loader is libtorch's (torch._C._aoti, what C++ callers use), not torch._inductor, whose import
+pulls in triton; a CUDA package carries its Triton kernels compiled.
+
+A package is compiled code for one torch release, one device kind and, for that device, one
+instruction set: on a CPU the vector ISA it was compiled with (AVX2, AVX-512, ...), on CUDA the
+GPU architecture its kernels were built for. torch checks none of this when it loads a
+package (a CPU package compiled with AVX-512 dies of SIGILL on an AVX2 machine). So the export
+writes a JSON sidecar beside the package, and the predictor checks it before torch opens it:
+
+    <name>.pt2.json  {"format_version", "kind", "package_sha256", "torch_version", "device",
+                      "machine", "cpu_isa", "cuda_arch", "gpu_name", "batch", "seq", "model",
+                      "preset", "config_digest", "dims", "out_dim", "fusion_head", "lstm",
+                      "weights", "mimic_edge_version"}
+
+`batch` and `seq` are the compiled ranges, [min, opt, max] (seq per modality); inputs outside
+them are refused with an InputError before they reach the compiled code.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mimic_edge import __version__
+from mimic_edge.config import MODALITIES
+from mimic_edge.errors import ArtifactError, ConfigError
+from mimic_edge.io import atomic_write_json
+from mimic_edge.runtime.inputs import prepare_inputs
+from mimic_edge.sidecar import file_sha256, sidecar_path
+
+FORMAT_VERSION = 1
+KIND = "aoti-package"
+REQUIRED_KEYS = ("format_version", "kind", "package_sha256", "torch_version", "device", "machine", "cpu_isa",
+                 "cuda_arch", "batch", "seq", "model", "config_digest", "dims", "out_dim")
+REBUILD = "export it again on a machine like this one: mimic-edge export --format pt2 ..."
+_THIS_THREAD = threading.local()  # the OpenMP thread count `predict` last set in this thread
+
+
+def torch_release(version: str) -> str:
+    """"2.13.0+cpu" → "2.13.0": the build variant (+cpu, +cu128) does not change the compiled
+    code's interface, the release does."""
+    return version.split("+", 1)[0]
+
+
+def build_environment(device: str) -> dict:
+    """What a package compiled here for `device` ("cpu" | "cuda") needs: recorded in its sidecar.
+    The CPU ISA is the one AOTInductor compiles for (torch._inductor.cpu_vec_isa.pick_vec_isa,
+    also recorded in the package's own metadata as AOTI_CPU_ISA)."""
+    env: dict[str, Any] = {"torch_version": torch.__version__, "device": device, "machine": platform.machine(),
+                           "cpu_isa": None, "cuda_arch": None, "gpu_name": None}
+    if device == "cpu":
+        from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+        env["cpu_isa"] = str(pick_vec_isa())  # e.g. "avx512 avx512_vnni amx_tile"; "" without vector ISA
+    else:
+        major, minor = torch.cuda.get_device_capability()
+        env["cuda_arch"], env["gpu_name"] = f"{major}.{minor}", torch.cuda.get_device_name()
+    return env
+
+
+def write_package_sidecar(package: str | Path, record: dict) -> Path:
+    """Write `<package>.json`: `record` (build_environment(...) plus the model and ranges) and the
+    package's hash, format version and kind."""
+    full = {"format_version": FORMAT_VERSION, "kind": KIND, "package_sha256": file_sha256(package), **record,
+            "mimic_edge_version": __version__}
+    missing = [k for k in REQUIRED_KEYS if k not in full]
+    if missing:
+        raise ValueError(f"package sidecar record lacks {missing}")
+    return atomic_write_json(sidecar_path(package), full)
+
+
+def read_package_sidecar(package: str | Path) -> dict:
+    path = sidecar_path(package)
+    if not path.is_file():
+        raise ArtifactError(f"{package}: no JSON sidecar: expected {path} beside the package "
+                            "(mimic-edge export --format pt2 writes both)")
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{path}: expected the package's JSON sidecar, found unreadable text ({e})") from None
+    if not isinstance(record, dict) or record.get("kind") != KIND:
+        found = record.get("kind") if isinstance(record, dict) else type(record).__name__
+        raise ArtifactError(f"{path}: expected a sidecar of kind {KIND!r}, found {found!r}")
+    missing = [k for k in REQUIRED_KEYS if k not in record]
+    if missing:
+        raise ArtifactError(f"{path}: sidecar lacks {missing}: expected keys {list(REQUIRED_KEYS)}")
+    if record["format_version"] != FORMAT_VERSION:
+        raise ArtifactError(f"{path}: expected sidecar format_version {FORMAT_VERSION}, "
+                            f"found {record['format_version']!r}")
+    return record
+
+
+def check_package_sidecar(package: str | Path) -> dict:
+    """Read the sidecar and check it against the package file and this machine; return it.
+    An ArtifactError names every mismatch: bytes, torch release, device kind, machine, CPU ISA
+    or GPU architecture."""
+    record = read_package_sidecar(package)
+    found = file_sha256(package)
+    if found != record["package_sha256"]:
+        raise ArtifactError(f"{package}: package bytes (sha256 {found[:12]}…) do not match its sidecar "
+                            f"({record['package_sha256'][:12]}…): the package is corrupt or was replaced; {REBUILD}")
+    mismatches = []
+    if torch_release(record["torch_version"]) != torch_release(torch.__version__):
+        mismatches.append(f"torch {record['torch_version']} but this is torch {torch.__version__}")
+    if record["machine"] != platform.machine():
+        mismatches.append(f"a {record['machine']} CPU but this machine is {platform.machine()}")
+    if record["device"] == "cpu":
+        missing = sorted(set((record["cpu_isa"] or "").split()) - _cpu_isa_here())
+        if missing and platform.machine() in ("x86_64", "AMD64"):  # elsewhere the machine check stands alone
+            mismatches.append(f"CPU instruction set {record['cpu_isa']!r} but this CPU lacks {', '.join(missing)}")
+    elif record["device"] == "cuda":
+        if not torch.cuda.is_available():
+            mismatches.append("a CUDA GPU but torch sees none here")
+        else:
+            major, minor = torch.cuda.get_device_capability()
+            if record["cuda_arch"] != f"{major}.{minor}":
+                mismatches.append(f"compute capability {record['cuda_arch']} ({record.get('gpu_name')}) but this "
+                                  f"GPU is {major}.{minor} ({torch.cuda.get_device_name()})")
+    else:
+        mismatches.append(f"device {record['device']!r}, which is neither cpu nor cuda")
+    if mismatches:
+        raise ArtifactError(f"{package}: compiled for " + "; ".join(mismatches) +
+                            f": an AOTInductor package runs only on the torch release and the device it was "
+                            f"compiled for; {REBUILD}")
+    return record
+
+
+def _cpu_isa_here() -> set[str]:
+    """This x86 CPU's vector extensions under AOTInductor's names, from cpuid through torch.cpu:
+    torch/_inductor/cpu_vec_isa.py's x86_isa_checker, restated because importing torch._inductor
+    imports triton."""
+    cpu = torch.cpu
+    found = {"avx2": cpu._is_avx2_supported(), "avx512": cpu._is_avx512_supported(),
+             "amx_tile": cpu._is_amx_tile_supported()}
+    found["avx512_vnni"] = found["avx512"] and cpu._is_vnni_supported()
+    return {name for name, present in found.items() if present}
+
+
+class AotiPredictor:
+    """`predict(text, audio, vision) -> (B, out)` on an AOTInductor package.
+
+    Thread-safe: calls take turns (a lock). The package's container holds one model instance
+    and makes a second caller wait for it inside `boxed_run`, which keeps the GIL while it
+    waits; the first caller, to finish, frees tensors that borrow numpy memory, which needs the
+    GIL: without the lock, 8 threads deadlocked within seconds (tests/runtime). Taking turns
+    costs no throughput: the one instance runs one call at a time anyway.
+
+    Threads inside a call: the package's C++ kernels run OpenMP regions sized by the calling
+    thread's OpenMP setting, which torch.set_num_threads sets for the thread that calls it
+    only; `predict` carries torch's intra-op thread count (torch.get_num_threads) over to every
+    thread that calls it, once per thread.
+    """
+
+    backend = "aoti"
+
+    def __init__(self, path: str | Path, device: str | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ArtifactError(f"AOTInductor package not found: expected a file at {self.path}")
+        self.sidecar = check_package_sidecar(self.path)
+        kind = self.sidecar["device"]
+        self.device = torch.device(device or kind)
+        if self.device.type != kind:
+            raise ConfigError(f"{self.path}: compiled for {kind}, asked to run on {self.device}: "
+                              f"expected device {kind!r} (or leave device out)")
+        self.dims = {m: int(self.sidecar["dims"][m]) for m in MODALITIES}
+        self.out_dim = int(self.sidecar["out_dim"])
+        batch, seq = self.sidecar["batch"], self.sidecar["seq"]
+        self.batch_range = (int(batch[0]), int(batch[-1]))
+        self.seq_range = {m: (int(seq[m][0]), int(seq[m][-1])) for m in MODALITIES}
+        device_index = -1 if self.device.index is None else self.device.index
+        try:  # (path, model name, run_single_threaded, runners, device index), as AOTIModelPackageLoader takes them
+            loader = torch._C._aoti.AOTIModelPackageLoader(str(self.path), "model", False, 1, device_index)
+        except RuntimeError as e:  # corrupt zips and foreign archives alike
+            raise ArtifactError(f"{self.path}: expected an AOTInductor package, found one torch cannot load "
+                                f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
+        # boxed_run on the three tensors, not torch._inductor's AOTICompiledModel.__call__, which
+        # parses the package's pytree specs from JSON on every call (50–70 µs of a 0.9–1.1 ms
+        # batch-1 call on a 2-core CPU, four runs).
+        self._run = loader.boxed_run
+        self._lock = threading.Lock()
+
+    def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
+        feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range)
+        tensors = [torch.from_numpy(feeds[m]).to(self.device) for m in MODALITIES]
+        threads = torch.get_num_threads()
+        if getattr(_THIS_THREAD, "threads", None) != threads:  # a new calling thread, or a new setting
+            torch.set_num_threads(threads)  # also sets this thread's OpenMP count
+            _THIS_THREAD.threads = threads
+        with self._lock:
+            (scores,) = self._run(tensors)  # (B, out)
+        return scores.cpu().numpy()
+
+    def __repr__(self) -> str:
+        return f"AotiPredictor({str(self.path)!r}, device={str(self.device)!r})"
