@@ -13,6 +13,19 @@ Rules (TensorRT's ONNX parser, onnx-tensorrt `docs/operators.md`, and DESIGN §6
   lstm-activations a bidirectional LSTM uses the same activations in both directions
   lstm-layout      LSTM `layout` is 0 (sequence-major)
   lstm-input-forget LSTM `input_forget` is 0
+  strongly-typed   TensorRT 11 builds every network strongly typed: the float inputs that
+                   TensorRT requires to agree have one dtype (below)
+
+Strongly typed networks (TensorRT 11.x always; 10.x with kSTRONGLY_TYPED): no implicit casts,
+so these float inputs, typed by ONNX shape inference, must share one dtype:
+  LSTM / GRU / RNN  X, W, R, B and the initial states. An absent initial state is no escape:
+                    onnx-tensorrt's importers make it FLOAT zeros (`addConstantScalar(ctx, 0.f,
+                    FLOAT)` in onnxOpImporters.cpp, 10.1 GA), which meet float16 weights; a
+                    non-float32 recurrence must carry explicit states of its own dtype;
+  MatMul, Gemm      A, B (and C);
+  elementwise       both operands of Add, Sub, Mul, Div, Pow, Max, Min, Mean, Sum, PRelu and
+                    the comparisons (ONNX itself lets Pow's exponent have another type).
+Integer operands (shape arithmetic) and tensors whose type inference cannot tell are left out.
 """
 from __future__ import annotations
 
@@ -28,28 +41,41 @@ from mimic_edge.errors import CompatibilityError
 # The intersection keeps one artifact valid for JetPack 6 (10.3) and RTX cards (11.x).
 TENSORRT_OPSETS = (9, 20)
 
-# Ops marked supported ("Y") in onnx-tensorrt docs/operators.md of TensorRT 10.15, without the
-# ops that first appear in ONNX opsets above 20 (Attention, RMSNormalization, RotaryEmbedding,
-# TensorScatter), which TENSORRT_OPSETS excludes anyway.
+# Ops marked supported ("Y") in onnx-tensorrt's docs/operators.md, checked against its 10.1 GA
+# release (commit 96e7811): every op below is "Y" there, and BlackmanWindow, HammingWindow,
+# HannWindow and STFT, which it marks "N", are left out. Later releases (10.15 was read when this
+# list was first written) add ops of ONNX opsets above 20 only (Attention, RMSNormalization,
+# RotaryEmbedding, TensorScatter), which TENSORRT_OPSETS excludes anyway.
 TENSORRT_OPS = frozenset("""
 Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization
-BlackmanWindow Cast CastLike Ceil Celu Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos
+Cast CastLike Ceil Celu Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos
 Cosh CumSum DeformConv DepthToSpace DequantizeLinear Div Dropout Einsum Elu Equal Erf Exp Expand
 EyeLike Flatten Floor Gather GatherElements GatherND Gelu Gemm GlobalAveragePool GlobalLpPool
-GlobalMaxPool Greater GreaterOrEqual GridSample GroupNormalization GRU HammingWindow HannWindow
+GlobalMaxPool Greater GreaterOrEqual GridSample GroupNormalization GRU
 HardSigmoid HardSwish Hardmax Identity If ImageScaler InstanceNormalization IsInf IsNaN
 LayerNormalization LeakyRelu Less LessOrEqual Log LogSoftmax Loop LRN LSTM LpNormalization LpPool
 MatMul Max MaxPool Mean MeanVarianceNormalization Min Mish Mod Mul Neg NonMaxSuppression NonZero Not
 OneHot Or Pad ParametricSoftplus Pow PRelu QuantizeLinear RandomNormal RandomNormalLike
 RandomUniform RandomUniformLike Range Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp
 ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum ReduceSumSquare Relu Reshape Resize
-ReverseSequence RNN RoiAlign Round STFT ScaledTanh Scan Scatter ScatterElements ScatterND Selu Shape
+ReverseSequence RNN RoiAlign Round ScaledTanh Scan Scatter ScatterElements ScatterND Selu Shape
 Shrink Sigmoid Sign Sin Sinh Size Slice Softmax Softplus Softsign SpaceToDepth Split Sqrt Squeeze
 Sub Sum Tan Tanh ThresholdedRelu Tile TopK Transpose Trilu Unsqueeze Upsample Where Xor
 """.split())
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 _DTYPE_NAMES = {v: k.lower() for k, v in TensorProto.DataType.items()}
+
+# Strongly typed networks: op → indices of the inputs that must share one float dtype (None: all).
+RECURRENT_STATES = {"LSTM": (5, 6), "GRU": (5,), "RNN": (5,)}  # initial_h (and initial_c)
+SAME_TYPE_INPUTS: dict[str, tuple[int, ...] | None] = {
+    "LSTM": (0, 1, 2, 3, 5, 6), "GRU": (0, 1, 2, 3, 5), "RNN": (0, 1, 2, 3, 5),
+    "MatMul": (0, 1), "Gemm": (0, 1, 2),
+    **dict.fromkeys(("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mean", "Sum", "PRelu",
+                     "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual"), None),
+}
+FLOAT_TYPES = frozenset({TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE})
+RECURRENT_INPUT_NAMES = ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c")
 
 
 @dataclass(frozen=True)
@@ -67,7 +93,9 @@ def check_tensorrt(model: onnx.ModelProto) -> list[Finding]:
     """Every TensorRT-compatibility rule `model` breaks (empty when it is compatible)."""
     graph = _Graph(model.graph)
     findings = _check_opset(model)
+    types = _inferred_types(model)
     for node in model.graph.node:
+        findings += _check_strong_types(node, types)
         findings += _check_op(node)
         if node.op_type == "QuantizeLinear":
             findings += _check_quantize(node, graph)
@@ -220,4 +248,55 @@ def _check_lstm(node: onnx.NodeProto) -> list[Finding]:
     input_forget = _attr(node, "input_forget", 0)
     if input_forget != 0:
         findings.append(Finding("lstm-input-forget", _name(node), f"input_forget {input_forget}: expected 0"))
+    return findings
+
+
+def _inferred_types(model: onnx.ModelProto) -> dict[str, int]:
+    """Element type of every tensor ONNX shape inference can type: inputs, initializers,
+    Constant outputs and inferred intermediates."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception:  # an ill-formed graph: type what the model itself declares
+        inferred = model
+    graph = inferred.graph
+    types = {}
+    for info in (*graph.input, *graph.output, *graph.value_info):
+        if info.type.HasField("tensor_type") and info.type.tensor_type.elem_type:
+            types[info.name] = info.type.tensor_type.elem_type
+    for tensor in graph.initializer:
+        types[tensor.name] = tensor.data_type
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            types[node.output[0]] = node.attribute[0].t.data_type
+    return types
+
+
+def _check_strong_types(node: onnx.NodeProto, types: dict[str, int]) -> list[Finding]:
+    if node.op_type not in SAME_TYPE_INPUTS or node.domain not in DEFAULT_DOMAINS:
+        return []
+    indices = SAME_TYPE_INPUTS[node.op_type]
+    recurrent = node.op_type in RECURRENT_STATES
+    chosen = range(len(node.input)) if indices is None else [k for k in indices if k < len(node.input)]
+    found: dict[int, list[str]] = {}  # dtype → what has it
+    for k in chosen:
+        name = node.input[k]
+        if name and types.get(name) in FLOAT_TYPES:
+            label = RECURRENT_INPUT_NAMES[k] if recurrent else f"input {k} {name!r}"
+            found.setdefault(types[name], []).append(label)
+    findings = []
+    if len(found) > 1:
+        parts = "; ".join(f"{_dtype_name(t)}: {', '.join(labels)}" for t, labels in found.items())
+        findings.append(Finding("strongly-typed", _name(node),
+                                f"{node.op_type} mixes float types ({parts}): TensorRT 11 builds strongly typed "
+                                "networks and casts nothing implicitly: expected one dtype"))
+    weights = types.get(node.input[1]) if recurrent and len(node.input) > 1 else None
+    if recurrent and weights in FLOAT_TYPES and weights != TensorProto.FLOAT:
+        absent = [RECURRENT_INPUT_NAMES[k] for k in RECURRENT_STATES[node.op_type]
+                  if k >= len(node.input) or not node.input[k]]
+        if absent:
+            findings.append(Finding(
+                "strongly-typed", _name(node),
+                f"{_dtype_name(weights)} {node.op_type} without {', '.join(absent)}: TensorRT's ONNX parser makes "
+                f"absent initial states float32 zeros, which meet the {_dtype_name(weights)} weights in a strongly "
+                f"typed network (TensorRT 11): expected explicit zero states of {_dtype_name(weights)}"))
     return findings

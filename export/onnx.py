@@ -37,12 +37,15 @@ it is deterministic (same bytes across processes and PYTHONHASHSEED values).
 
 Measured at preset mosi (2-core x86_64 CPU shared with other jobs, onnxruntime 1.32, onnx
 1.23, onnxslim 0.1.98): nodes, raw export → onnxslim alone → `lean`: MIMIC 191 → 137 → 108
-(the former hand-written clean-up: 108), MISA 372 → 164 → 134 (former: 193); fp16 112 and
-138 (4 Casts more), int8 242 and 213. ONNX Runtime, batch 1, one intra-op thread,
-ORT_ENABLE_EXTENDED, p50 of 3000-4000 runs alternating with the former clean-up's graph in one
-process: MIMIC 0.38 vs 0.38-0.39 ms (new/old 0.984-0.991 over 7 runs); MISA 7.1-7.5 ms either
-way (new/old 0.975-1.057, median 1.01, over 7 runs: 88% of it is the six LSTM nodes, the same
-in both; outside them ORT's profiler gives 0.94 vs 1.05 ms), and at 10 steps 2.34 vs 2.41 ms.
+(the former hand-written clean-up: 108), MISA 372 → 164 → 134 (former: 193); fp16 121 and
+156 (4 Casts more, and 3 nodes per LSTM for its explicit float16 zero states, see
+export/precision.py; without them 112 and 138, outputs bit-identical, and in ONNX Runtime,
+MIMIC batch 1, one thread, 0.015 ms faster: 0.61-0.67 vs 0.63-0.69 ms over 4 alternating
+runs), int8 242 and 213. ONNX Runtime, batch 1, one intra-op thread, ORT_ENABLE_EXTENDED,
+p50 of 3000-4000 runs alternating with the former clean-up's graph in one process: MIMIC
+0.38 vs 0.38-0.39 ms (new/old 0.984-0.991 over 7 runs); MISA 7.1-7.5 ms either way
+(new/old 0.975-1.057, median 1.01, over 7 runs: 88% of it is the six LSTM nodes, the same in
+both; outside them ORT's profiler gives 0.94 vs 1.05 ms), and at 10 steps 2.34 vs 2.41 ms.
 Max |ONNX Runtime - PyTorch| ≤ 2e-7. The price is export time: onnxslim takes 0.3 s (MIMIC)
 and 0.5-0.7 s (MISA), against 0.015 and 0.065 s for the former hand-written passes.
 """

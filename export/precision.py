@@ -49,10 +49,58 @@ def to_fp32(model: onnx.ModelProto, calibration: Calibration | None = None) -> o
 
 
 def to_fp16(model: onnx.ModelProto, calibration: Calibration | None = None) -> onnx.ModelProto:
+    """fp16 weights and compute, fp32 inputs and outputs. The LSTMs become float16 with explicit
+    zero initial states of float16: the fp32 graph leaves them out (ONNX's default is zeros),
+    but TensorRT's ONNX parser would then make float32 zeros, which a strongly typed network
+    (TensorRT 11) cannot feed to float16 LSTMs (the checker's `strongly-typed` rule)."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     converted = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
-    return lean(converted)
+    _add_zero_recurrent_states(converted.graph)
+    return lean(converted, drop_zero_lstm_states=False)
+
+
+_RECURRENT_STATE_INPUTS = {"LSTM": (5, 6), "GRU": (5,), "RNN": (5,)}  # initial_h (and initial_c)
+
+
+def _add_zero_recurrent_states(graph: onnx.GraphProto) -> None:
+    """Feed every recurrence whose weights are not float32 and that lacks initial states a zero
+    state of its weights' dtype, (num_directions, batch, hidden_size) with the batch read from
+    X (layout 0: (seq, batch, input)): Shape → Concat → ConstantOfShape, one zero tensor for
+    both of an LSTM's states. Exact: absent states are zeros by ONNX's definition."""
+    from onnx import helper, numpy_helper
+
+    weights = {t.name: t for t in graph.initializer}
+    nodes = []  # the graph's nodes, each zero-state chain just before its recurrence
+    for node in graph.node:
+        states = _RECURRENT_STATE_INPUTS.get(node.op_type)
+        w = weights.get(node.input[1]) if states and len(node.input) > 1 else None
+        missing = [k for k in states if k >= len(node.input) or not node.input[k]] if states else []
+        if w is None or w.data_type == onnx.TensorProto.FLOAT or not missing:
+            nodes.append(node)
+            continue
+        prefix = f"{node.name or node.output[0]}/zero_state"
+        hidden = next(a.i for a in node.attribute if a.name == "hidden_size")
+        directions, _, _ = w.dims  # W: (num_directions, gates * hidden, input)
+        graph.initializer.extend([
+            numpy_helper.from_array(np.array([directions], np.int64), f"{prefix}/directions"),
+            numpy_helper.from_array(np.array([hidden], np.int64), f"{prefix}/hidden")])
+        zero = numpy_helper.from_array(np.zeros(1, helper.tensor_dtype_to_np_dtype(w.data_type)), "value")
+        nodes += [
+            helper.make_node("Shape", [node.input[0]], [f"{prefix}/batch"], f"{prefix}/Shape", start=1, end=2),
+            helper.make_node("Concat", [f"{prefix}/directions", f"{prefix}/batch", f"{prefix}/hidden"],
+                             [f"{prefix}/shape"], f"{prefix}/Concat", axis=0),
+            helper.make_node("ConstantOfShape", [f"{prefix}/shape"], [prefix], f"{prefix}/ConstantOfShape",
+                             value=zero),
+        ]
+        inputs = list(node.input) + [""] * (max(states) + 1 - len(node.input))
+        for k in missing:
+            inputs[k] = prefix
+        del node.input[:]
+        node.input.extend(inputs)
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def to_int8(model: onnx.ModelProto, calibration: Calibration | None = None) -> onnx.ModelProto:

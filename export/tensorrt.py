@@ -8,7 +8,17 @@ Version-dependent settings:
 - TensorRT 10.x (JetPack 6 ships 10.3): a weakly typed network; the precision of the ONNX is
   enabled by builder flags, the `tensorrt_flags` of its entry in mimic_edge.export.formats.
 - TensorRT 11.x: no precision flags and no calibrators any more; networks are strongly typed,
-  so the types in the ONNX (fp16 tensors, Q/DQ) are the precision.
+  so the types in the ONNX (fp16 tensors, Q/DQ) are the precision, and the checker's
+  `strongly-typed` rule (mimic_edge.export.checker) holds every artifact to it.
+
+The network is created with no creation flags on both: 10.x builds it weakly typed (the flags
+above set the precision), and 11.x always builds strongly typed; there `kSTRONGLY_TYPED` is
+deprecated, ignored, and renumbered (1 in 10.x's NvInfer.h, 0 in 11.1's), so it is not passed.
+
+Checked without TensorRT: mypy runs this module and the TensorRT predictor against
+`tensorrt-stubs` (the 10.13 Python API), and tests/export/test_tensorrt.py finds the C++
+counterpart of every TensorRT call made here in both header sets of
+../shared/third_party/tensorrt-headers (10.3.0 and 11.1): the Python API mirrors the C++ one.
 """
 from __future__ import annotations
 
@@ -19,6 +29,7 @@ from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ConfigError, ExportError
 from mimic_edge.export.formats import PRECISIONS, get_precision
 from mimic_edge.io import atomic_write_bytes
+from mimic_edge.sidecar import cuda_runtime, require_tensorrt, tensorrt_missing
 
 SUPPORTED_MAJORS = (10, 11)
 WORKSPACE_BYTES = 1 << 30  # 1 GiB: ample for a 0.3 M-parameter model (MISA: 5 M)
@@ -117,11 +128,15 @@ def build_settings(tensorrt_version: str, precision: str) -> BuildSettings:
 
 
 def unavailable_reason() -> str | None:
-    """Why no engine can be built here, or None when TensorRT and a CUDA GPU are present."""
+    """Why no engine can be built or run here, or None when TensorRT, the CUDA Python bindings
+    (which the predictor and the sidecar check use) and a CUDA GPU are all present."""
+    reason = tensorrt_missing()
+    if reason:
+        return reason
     try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return "the tensorrt package is not installed (pip install 'mimic-edge[tensorrt]')"
+        cuda_runtime()
+    except ConfigError as e:
+        return str(e)
     import torch
 
     if not torch.cuda.is_available():
@@ -141,14 +156,14 @@ def build_engine(onnx_bytes: bytes, engine_path: Path, precision: str, profile: 
                  dims: dict[str, int], timing_cache: Path) -> BuiltEngine:
     """Parse the artifact, build a serialized engine for one profile, write it and the timing
     cache atomically. The caller writes the sidecar (mimic_edge.sidecar)."""
+    require_tensorrt()
     import tensorrt as trt
     import torch
 
     settings = build_settings(trt.__version__, precision)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if settings.strongly_typed else 0
-    network = builder.create_network(flags)
+    network = builder.create_network(0)  # no flags: see the module doc
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_bytes):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -160,7 +175,7 @@ def build_engine(onnx_bytes: bytes, engine_path: Path, precision: str, profile: 
         config.set_flag(getattr(trt.BuilderFlag, flag))
     trt_profile = builder.create_optimization_profile()
     for name, (lo, opt, hi) in profile.shapes(dims).items():
-        trt_profile.set_shape(name, lo, opt, hi)
+        trt_profile.set_shape(name, trt.Dims(list(lo)), trt.Dims(list(opt)), trt.Dims(list(hi)))
     config.add_optimization_profile(trt_profile)
     cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
     config.set_timing_cache(cache, ignore_mismatch=False)

@@ -3,10 +3,20 @@
 Per row: the backend's set-up (mimic_edge.bench.backends) on seeded random inputs, then its
 `Predictor.predict` timed (mimic_edge.bench.timing), memory watched over set-up and runs.
 Params and FLOPs are the PyTorch model's, counted once per model and preset.
+
+Every row is kept, whatever happens to the others: a backend this machine lacks is
+`skipped: <reason>`, one that raises is `failed: <error>` (its traceback goes to stderr), and
+once a time budget is spent the rows left are `skipped` with that reason. `run_bench` hands
+the rows to `on_row` after each one, so a caller can save them as they come (the CLI rewrites
+its JSON): a run killed from outside keeps every row it finished.
 """
 from __future__ import annotations
 
 import statistics
+import sys
+import time
+import traceback
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,6 +28,9 @@ from mimic_edge.bench.timing import PeakMemory, percentile, time_runs
 from mimic_edge.config import get_preset
 from mimic_edge.errors import ConfigError
 from mimic_edge.models import build_model
+
+PARTS = ("encoders", "fusion", "head")  # FLOPs per sample, by part (mimic_edge.bench.flops)
+MAX_ERROR_CHARS = 300  # a row's `failed: ...` keeps the error's first line, this long at most
 
 
 def example_inputs(config, batch: int, seq_len: int, seed: int) -> list[torch.Tensor]:
@@ -35,19 +48,54 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def error_text(e: BaseException) -> str:
+    """`Type: first line of the message`, short enough for a table cell."""
+    lines = str(e).strip().splitlines()
+    text = f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 1] + "…"
+
+
+def _log_failure(what: str, e: BaseException) -> None:
+    print(f"bench: {what} failed:", file=sys.stderr)
+    traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+
+
+def model_static(name: str, preset: str, seq_len: int, cfg: BenchConfig) -> dict:
+    """What every row of (model, preset) shares: the model, its params, FLOPs per sample by part
+    and artifact folder; {"error": text} when the model cannot even be built or counted."""
+    try:
+        torch.manual_seed(cfg.seed)
+        model = build_model(name, preset).eval()
+        flops = flops_breakdown(model, *example_inputs(model.config, 1, seq_len, cfg.seed))
+        return {"model": model, "params": model.num_params(), "flops": flops,
+                "artifact_dir": artifact_dir(model, name, preset, cfg.cache_dir)}
+    except Exception as e:
+        _log_failure(f"{name} {preset}", e)
+        return {"error": error_text(e)}
+
+
+def base_row(name: str, preset: str, backend: str, batch: int, seq_len: int, cfg: BenchConfig, device: str,
+             static: dict) -> dict:
+    """A row's identity and the model's counts, measurements empty."""
+    flops = static.get("flops")
+    return dict(model=name, preset=preset, backend=backend, precision=BACKENDS[backend].precision, device=device,
+                batch_size=batch, seq_len=seq_len, threads=cfg.threads or torch.get_num_threads(),
+                params=static.get("params"), flops=flops["total"] * batch if flops else None,
+                **{f"flops_{part}_per_sample": flops[part] if flops else None for part in PARTS},
+                p50_ms=None, p99_ms=None, throughput=None, peak_mem_mb=None, artifact_bytes=None, note="")
+
+
 def bench_row(name: str, preset: str, backend: str, batch: int, seq_len: int, cfg: BenchConfig,
               device: str, static: dict) -> dict:
-    """Set up one backend for one batch size and time it; `static`: the model, its params,
-    FLOPs per sample and artifact folder."""
+    """Set up one backend for one batch size and time it; `static`: see `model_static`. Never
+    raises for the backend's sake: its row says `skipped: <reason>` or `failed: <error>`."""
+    row = base_row(name, preset, backend, batch, seq_len, cfg, device, static)
+    if "error" in static:
+        return {**row, "status": f"failed: {static['error']}"}
     model = static["model"]
     entry = BACKENDS[backend]
-    row = dict(model=name, preset=preset, backend=backend, precision=entry.precision, device=device,
-               batch_size=batch, seq_len=seq_len, threads=cfg.threads or torch.get_num_threads(),
-               params=static["params"], flops=static["flops"]["total"] * batch,
-               **{f"flops_{part}_per_sample": static["flops"][part] for part in ("encoders", "fusion", "head")},
-               p50_ms=None, p99_ms=None,
-               throughput=None, peak_mem_mb=None, artifact_bytes=None, note="")
-    ctx = Context(name, preset, device, cfg.threads, static["artifact_dir"], cfg.seed, entry)
+    ctx = Context(name, preset, device, cfg.threads, static["artifact_dir"], cfg.seed, entry,
+                  max_batch=max(cfg.batch_sizes))
     # what a user hands to predict: float32 numpy arrays in host memory
     inputs: list[np.ndarray] = [x.numpy() for x in example_inputs(model.config, batch, seq_len, cfg.seed)]
     try:
@@ -56,33 +104,55 @@ def bench_row(name: str, preset: str, backend: str, batch: int, seq_len: int, cf
             times = time_runs(timed.call, cfg.warmup, cfg.iters, device)
     except BackendUnavailable as e:
         return {**row, "status": f"skipped: {e}"}
+    except Exception as e:  # one backend's failure (a build error, out of memory...) is its row's alone
+        _log_failure(f"{name} {preset} {backend} batch {batch}", e)
+        if device == "cuda":
+            torch.cuda.empty_cache()
+        return {**row, "status": f"failed: {error_text(e)}"}
     p50 = statistics.median(times)
     return {**row, "p50_ms": p50, "p99_ms": percentile(times, 99), "throughput": batch / p50 * 1e3,
             "peak_mem_mb": memory.mb, "artifact_bytes": timed.artifact_bytes, "note": timed.note,
             "status": "ok"}
 
 
-def run_bench(cfg: BenchConfig, progress: bool = False) -> list[dict]:
-    """One row per preset × model × backend × batch size, in that order."""
-    from tqdm import tqdm
-
+def run_bench(cfg: BenchConfig, progress: bool = False, on_row: Callable[[list[dict]], None] | None = None,
+              budget_s: float | None = None) -> list[dict]:
+    """One row per preset × model × backend × batch size, in that order. `on_row(rows)` after each
+    row; rows that would start after `budget_s` seconds are skipped (a row under way finishes)."""
     check_config(cfg)
+    if budget_s is not None and budget_s <= 0:
+        raise ConfigError(f"budget must be a positive number of seconds, got {budget_s}")
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     backends = cfg.backends or tuple(BACKENDS)
     plan = [(p, m, b, n) for p in cfg.presets for m in cfg.models for b in backends for n in cfg.batch_sizes]
-    rows, static = [], {}
-    bar = tqdm(plan, desc="bench", unit="row", disable=not progress, leave=False)
+    deadline = time.monotonic() + budget_s if budget_s is not None else None
+    rows: list[dict] = []
+    static: dict[tuple[str, str], dict] = {}
+    bar = _progress(plan, progress)
     for preset, name, backend, batch in bar:
-        bar.set_postfix_str(f"{name} {preset} {backend} batch {batch}")
         seq_len = cfg.seq_len or get_preset(preset).seq_len
-        if (preset, name) not in static:
-            torch.manual_seed(cfg.seed)
-            model = build_model(name, preset).eval()
-            flops = flops_breakdown(model, *example_inputs(model.config, 1, seq_len, cfg.seed))
-            static[(preset, name)] = {"model": model, "params": model.num_params(), "flops": flops,
-                                      "artifact_dir": artifact_dir(model, name, preset, cfg.cache_dir)}
-        s = static[(preset, name)]
-        rows.append(bench_row(name, preset, backend, batch, seq_len, cfg, device, s))
+        if deadline is not None and time.monotonic() > deadline:
+            row = base_row(name, preset, backend, batch, seq_len, cfg, device, static.get((preset, name), {}))
+            rows.append({**row, "status": f"skipped: the bench's time budget ({budget_s:g} s) was spent"})
+        else:
+            if hasattr(bar, "set_postfix_str"):
+                bar.set_postfix_str(f"{name} {preset} {backend} batch {batch}")
+            if (preset, name) not in static:
+                static[(preset, name)] = model_static(name, preset, seq_len, cfg)
+            rows.append(bench_row(name, preset, backend, batch, seq_len, cfg, device, static[(preset, name)]))
+        if on_row is not None:
+            on_row(rows)
     return rows
+
+
+def _progress(plan: list, progress: bool):
+    """A tqdm bar over `plan` when asked for and tqdm is installed (a bare GPU image may lack it)."""
+    if not progress:
+        return plan
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return plan
+    return tqdm(plan, desc="bench", unit="row", leave=False)

@@ -9,6 +9,7 @@ from pathlib import Path
 from mimic_edge.bench.config import BACKEND_NAMES, DEVICES, BenchConfig, check_config
 from mimic_edge.cli._common import EXAMPLES_HELP, int_list, str_list
 from mimic_edge.config import MODEL_NAMES, PRESETS
+from mimic_edge.errors import ConfigError
 
 DEFAULTS = BenchConfig()
 
@@ -23,6 +24,7 @@ EXAMPLES = """examples:
   mimic-edge bench                                   # every backend, preset mosi, batch 1, 8, 64
   mimic-edge bench --presets mosi,mosi-bert --backends eager,ort-fp32 --json bench.json --csv bench.csv
   mimic-edge bench --batch-sizes 1,16,256 --plot latency.png
+  mimic-edge bench --device cuda --budget-s 120 --json bench.json   # rows left after 2 minutes: skipped
   mimic-edge bench --table efficiency --train-log runs/mimic,runs/misa
   mimic-edge bench --table efficiency --presets mosi,mosi-bert --train   # trains on the synthetic set first
 """
@@ -48,6 +50,8 @@ def add_parser(sub) -> None:
     how.add_argument("--iters", type=int, default=DEFAULTS.iters, help=f"timed runs per row (default: {DEFAULTS.iters})")
     how.add_argument("--threads", type=int, default=None, help="intra-op threads, torch and ONNX Runtime (default: theirs)")
     how.add_argument("--cache-dir", default=DEFAULTS.cache_dir, help=f"exported artifacts (default: {DEFAULTS.cache_dir})")
+    how.add_argument("--budget-s", type=float, default=None, metavar="SECONDS",
+                     help="rows that would start after this many seconds are listed as skipped (default: no limit)")
     table = p.add_argument_group("efficiency table (the paper's Table 3 on this machine)")
     table.add_argument("--table", choices=("latency", "efficiency"), default="latency",
                        help="latency: one row per backend and batch size (default); efficiency: params, "
@@ -57,7 +61,8 @@ def add_parser(sub) -> None:
     table.add_argument("--train", action="store_true",
                        help="train each model on the synthetic set first (minutes) for those columns")
     out = p.add_argument_group("output (markdown on stdout always)")
-    out.add_argument("--json", metavar="FILE", help='write {"machine": ..., "rows": [...]}')
+    out.add_argument("--json", metavar="FILE", help='write {"machine": ..., "rows": [...], "finished": ...}, '
+                     "rewritten after every row, so that a run cut short keeps the rows it made")
     out.add_argument("--csv", metavar="FILE", help="write the rows as CSV")
     out.add_argument("--plot", metavar="FILE.png", help="latency vs batch size per backend")
     p.set_defaults(run=run)
@@ -73,12 +78,19 @@ def run(args) -> int:
                       batch_sizes=(1,) if efficiency else args.batch_sizes, seq_len=args.seq_len, warmup=args.warmup,
                       iters=args.iters, threads=args.threads, device=args.device, cache_dir=args.cache_dir)
     check_config(cfg)  # names and numbers, before torch is imported: a typo fails at once
+    if args.budget_s is not None and args.budget_s <= 0:
+        raise ConfigError(f"--budget-s must be a positive number of seconds, got {args.budget_s}")
 
     from mimic_edge.bench import machine_info, plot_latency, resolve_device, run_bench, to_markdown, write_csv
     from mimic_edge.io import atomic_write_json
 
-    rows = run_bench(cfg, progress=sys.stderr.isatty())
     info = machine_info(resolve_device(args.device))
+
+    def save(rows: list[dict], finished: bool = False) -> None:
+        if args.json:
+            atomic_write_json(args.json, {"machine": info, "rows": rows, "finished": finished})
+
+    rows = run_bench(cfg, progress=sys.stderr.isatty(), on_row=save, budget_s=args.budget_s)
     print(f"machine: {info['cpu']}, {info['cpu_count']} CPUs, {info['threads']} threads" + (f", {info['gpu']}" if "gpu" in info else "")
           + f"; torch {info['torch']}, onnxruntime {info.get('onnxruntime', '–')}; {info['date']}")
     print("FLOPs: multiply-add = 2, matmul-like ops incl. LSTM gates and attention (mimic_edge.bench.flops)\n")
@@ -86,8 +98,7 @@ def run(args) -> int:
         rows = _efficiency(args, rows)
     else:
         print(to_markdown(rows))
-    if args.json:
-        atomic_write_json(args.json, {"machine": info, "rows": rows})
+    save(rows, finished=True)
     if args.csv:
         write_csv(rows, args.csv)
     if args.plot and not efficiency:

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mimic_edge.config import MODALITIES, OUTPUT_NAME
-from mimic_edge.errors import ArtifactError, ConfigError
+from mimic_edge.errors import ArtifactError
 from mimic_edge.runtime.inputs import prepare_inputs
-from mimic_edge.sidecar import check_sidecar, cuda_runtime
+from mimic_edge.sidecar import check_sidecar, cuda_runtime, require_tensorrt
+
+if TYPE_CHECKING:  # for the annotations: mypy checks them against tensorrt-stubs
+    import tensorrt as trt
 
 
-
-def _cuda_call(result):
+def _cuda_call(result: Any) -> Any:
     """cuda-python returns (error, *values): raise on error, return the value(s)."""
     err, *values = result
     if getattr(err, "value", err) != 0:  # cudaSuccess
@@ -41,29 +43,31 @@ class TensorRTPredictor:
         self.path = Path(path)
         if not self.path.is_file():
             raise ArtifactError(f"TensorRT engine not found: expected a file at {self.path}")
-        self.sidecar = check_sidecar(self.path)
-        try:
-            import tensorrt as trt
-        except ImportError:
-            raise ConfigError("running a TensorRT engine needs TensorRT: pip install 'mimic-edge[tensorrt]'") from None
+        self.sidecar = check_sidecar(self.path)  # also needs TensorRT and the CUDA bindings: says which is missing
+        require_tensorrt()
+        import tensorrt as trt
+
         self._cudart = cuda_runtime()
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
-        self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
-        if self.engine is None:
+        engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if engine is None:
             raise ArtifactError(f"{self.path}: expected a TensorRT {trt.__version__} engine, "
                                 "found one TensorRT cannot deserialize (corrupt, truncated or foreign)")
-        self._check_io(trt)
+        self.engine: trt.ICudaEngine = engine
+        self._check_io()
         self.dims = {m: self.engine.get_tensor_shape(m)[2] for m in MODALITIES}
         self.out_dim = self.engine.get_tensor_shape(OUTPUT_NAME)[1]
         profile = {m: self.engine.get_tensor_profile_shape(m, 0) for m in MODALITIES}  # (min, opt, max)
         self.seq_range = {m: (lo[1], hi[1]) for m, (lo, _, hi) in profile.items()}
         self.batch_range = (max(lo[0] for lo, _, _ in profile.values()), min(hi[0] for _, _, hi in profile.values()))
-        self._context = self.engine.create_execution_context()
+        self._context: trt.IExecutionContext = self.engine.create_execution_context()
         self._stream = _cuda_call(self._cudart.cudaStreamCreate())
         self._buffers: dict[str, tuple[int, int]] = {}  # name → (device pointer, bytes), grown on demand
         self._lock = threading.Lock()
 
-    def _check_io(self, trt) -> None:
+    def _check_io(self) -> None:
+        import tensorrt as trt
+
         names = {self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)}
         modes = {n: self.engine.get_tensor_mode(n) for n in names}
         ok = (names == {*MODALITIES, OUTPUT_NAME}
@@ -81,7 +85,8 @@ class TensorRTPredictor:
         with self._lock:
             for m, x in feeds.items():
                 self._context.set_input_shape(m, x.shape)
-            out = np.empty(tuple(self._context.get_tensor_shape(OUTPUT_NAME)), np.float32)  # (B, out)
+            shape = self._context.get_tensor_shape(OUTPUT_NAME)
+            out = np.empty((shape[0], shape[1]), np.float32)  # (B, out)
             for m, x in feeds.items():
                 ptr = self._device_buffer(m, x.nbytes)
                 _cuda_call(cudart.cudaMemcpyAsync(ptr, x.ctypes.data, x.nbytes,

@@ -1,10 +1,13 @@
-"""mimic_edge.bench.backends: every backend times Predictor.predict; the artifact cache."""
+"""mimic_edge.bench.backends: every backend times Predictor.predict; the artifact cache; missing
+libraries skip; torch-tensorrt's fp16 switch; TensorRT profiles reach the largest batch."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from mimic_edge import build_model
-from mimic_edge.bench import BenchConfig, run_bench
+from mimic_edge.bench import BackendUnavailable, BenchConfig, backends, run_bench
 from mimic_edge.errors import InputError
 from mimic_edge.runtime.onnx_predictor import OnnxPredictor
 from mimic_edge.runtime.torch_predictor import TorchPredictor
@@ -69,3 +72,72 @@ def test_int8_for_cpus_has_its_own_row_and_artifact(tmp_path):
     report = json.loads((folder / "model.int8-cpu.validation.json").read_text())
     assert report["target"] == "cpu" and report["passed"]
     assert row["artifact_bytes"] == (folder / "model.int8-cpu.onnx").stat().st_size
+
+
+def test_a_missing_library_is_a_skip_not_a_crash(monkeypatch, tmp_path):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else find_spec(name, *a))
+    (row,) = run_bench(BenchConfig(models=("mimic",), backends=("ort-fp32",), batch_sizes=(1,),
+                                   cache_dir=str(tmp_path), **TINY))
+    assert row["status"] == "skipped: onnxruntime is not installed (exporting the ONNX artifact and running it)"
+    assert list(tmp_path.iterdir()) == []  # nothing exported
+
+
+@pytest.mark.parametrize("signature, expected", [
+    ("enable_autocast=False, autocast_low_precision_type=None, enabled_precisions=None",  # 2.10-2.12
+     {"enable_autocast": True, "autocast_low_precision_type": torch.float16}),
+    ("enable_autocast=False, autocast_low_precision_type=None, **kwargs",  # 2.13+: no enabled_precisions
+     {"enable_autocast": True, "autocast_low_precision_type": torch.float16}),
+    ("enabled_precisions=None, **kwargs", {"enabled_precisions": {torch.float16}}),  # before 2.10
+])
+def test_torch_tensorrt_fp16_follows_the_installed_signature(signature, expected):
+    namespace = {}
+    exec(f"def compile(exported_program, inputs=None, *, {signature}): pass", namespace)
+    assert backends.torch_tensorrt_fp16(namespace["compile"]) == expected
+
+
+def test_torch_tensorrt_without_an_fp16_switch_is_skipped_not_mislabelled():
+    with pytest.raises(BackendUnavailable, match="neither enable_autocast nor enabled_precisions"):
+        backends.torch_tensorrt_fp16(lambda exported_program, **kwargs: None)
+
+
+class FakeEngine:
+    """Stands for a TensorRT predictor: what the bench needs of one."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def predict(self, text, audio, vision):
+        return np.zeros((len(text), 1), np.float32)
+
+
+def test_engine_profile_reaches_the_largest_batch(monkeypatch, tmp_path):
+    """The TensorRT rows build one engine whose profile runs every batch size asked for, reuse it
+    while it reaches, and build again when a run asks for more."""
+    from mimic_edge.sidecar import write_sidecar
+
+    builds = []
+
+    def fake_export(config, log):  # what mimic_edge.export.export leaves: the engine and its sidecar
+        builds.append(config.batch)
+        (Path(config.out) / f"model.{config.precision}.onnx").write_bytes(b"onnx")
+        engine = Path(config.out) / f"model.{config.precision}.engine"
+        engine.write_bytes(b"plan")
+        write_sidecar(engine, tensorrt_version="10.3.0", gpu_name="gpu", compute_capability="8.7",
+                      precision=config.precision, profile={"batch": [int(v) for v in config.batch.split(":")]},
+                      model="mimic", preset="mosi", config_digest="0", dims={}, onnx_sha256="0")
+
+    monkeypatch.setattr(backends, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(backends, "require", lambda *modules, why: None)
+    monkeypatch.setattr(backends.exporter, "export", fake_export)
+    monkeypatch.setattr(backends, "load", FakeEngine)
+    cfg = dict(models=("mimic",), backends=("trt-fp16",), cache_dir=str(tmp_path), **TINY)
+    rows = run_bench(BenchConfig(batch_sizes=(1, 1024), **cfg))
+    assert [r["status"] for r in rows] == ["ok", "ok"] and builds == ["1:1:1024"]
+    assert rows[0]["note"] == "profile batch 1:1:1024"
+    run_bench(BenchConfig(batch_sizes=(8, 64), **cfg))
+    assert builds == ["1:1:1024"]  # the cached engine reaches batch 64
+    run_bench(BenchConfig(batch_sizes=(2048,), **cfg))
+    assert builds == ["1:1:1024", "1:1:2048"]

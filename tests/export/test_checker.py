@@ -156,3 +156,84 @@ def test_operator_list_covers_what_the_models_use():
             "Cast", "Sqrt", "ReduceMean", "Flatten", "QuantizeLinear", "DequantizeLinear"}
     assert used <= TENSORRT_OPS
     assert not {"Unique", "MatMulInteger", "QLinearMatMul", "DynamicQuantizeLinear"} & TENSORRT_OPS
+
+
+# Strongly typed networks (TensorRT 11): the float inputs TensorRT requires to agree share one dtype.
+
+def fp16_lstm_model(states: str = "absent"):
+    """A float16 bidirectional LSTM fed through a Cast; `states`: "absent", "float16" (explicit
+    zeros of the weights' dtype) or "float32" (explicit zeros of another dtype)."""
+    hidden, d = 4, 3
+    w = np.zeros((2, 4 * hidden, d), np.float16)
+    r = np.zeros((2, 4 * hidden, hidden), np.float16)
+    inputs, inits = ["x16", "W", "R"], [("W", w), ("R", r)]
+    if states != "absent":
+        inputs += ["", "", "h0", "h0"]
+        inits.append(("h0", np.zeros((2, 1, hidden), np.float16 if states == "float16" else np.float32)))
+    nodes = [helper.make_node("Cast", ["x"], ["x16"], to=TensorProto.FLOAT16),
+             helper.make_node("LSTM", inputs, ["y16"], name="lstm", hidden_size=hidden, direction="bidirectional"),
+             helper.make_node("Cast", ["y16"], ["y"], to=TensorProto.FLOAT)]
+    return make_model(nodes, inits)
+
+
+def test_float16_lstm_without_initial_states_breaks_strong_typing():
+    [finding] = check_tensorrt(fp16_lstm_model("absent"))
+    assert (finding.rule, finding.node) == ("strongly-typed", "lstm")
+    assert "float16 LSTM without initial_h, initial_c" in finding.message
+    assert "expected explicit zero states of float16" in finding.message
+
+
+def test_float16_lstm_with_float32_states_mixes_types():
+    [finding] = check_tensorrt(fp16_lstm_model("float32"))
+    assert finding.rule == "strongly-typed"
+    assert "float16: X, W, R" in finding.message and "float: initial_h, initial_c" in finding.message
+
+
+def test_lstm_with_states_of_its_own_dtype_and_float32_lstm_without_states_pass():
+    assert check_tensorrt(fp16_lstm_model("float16")) == []
+    assert check_tensorrt(lstm_model()) == []  # float32 weights: the parser's float32 zeros agree
+
+
+def test_binary_operands_of_two_float_types():
+    # Pow's exponent may have another type in ONNX; TensorRT's elementwise layer requires one
+    nodes = [helper.make_node("Cast", ["x"], ["x16"], to=TensorProto.FLOAT16),
+             helper.make_node("Pow", ["x16", "two"], ["p"], name="pow"),
+             helper.make_node("Cast", ["p"], ["p32"], to=TensorProto.FLOAT),
+             helper.make_node("MatMul", ["x16", "x"], ["m"], name="mm"),  # not valid ONNX either
+             helper.make_node("Add", ["p32", "x"], ["y"], name="add")]  # one type: fine
+    findings = check_tensorrt(make_model(nodes, [("two", np.float32(2))]))
+    assert [(f.rule, f.node) for f in findings] == [("strongly-typed", "pow"), ("strongly-typed", "mm")]
+    assert "float16: input 0 'x16'; float: input 1 'two'" in findings[0].message
+
+
+def test_integer_operands_are_not_float_types():
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Mul", ["s", "k"], ["s2"], name="mul"),
+             helper.make_node("Reshape", ["x", "s2"], ["y"])]
+    assert check_tensorrt(make_model(nodes, [("k", np.ones(1, np.int64))])) == []
+
+
+@pytest.mark.parametrize("name, preset", [("mimic", "mosi"), ("misa", "mosi-bert")])
+def test_fp16_artifacts_keep_float16_lstm_states(exports, name, preset):
+    """The fp16 converter feeds every LSTM explicit zero states of float16; without them (as the
+    fp32 graph has it) the strongly-typed rule fires once per LSTM."""
+    model = onnx.ModelProto()
+    model.CopyFrom(exports.converted(name, "fp16", preset))  # a copy: the cached graph is shared
+    assert check_tensorrt(model) == []
+    inferred = onnx.shape_inference.infer_shapes(model)
+    types = {v.name: v.type.tensor_type.elem_type for v in inferred.graph.value_info}
+    lstms = [n for n in model.graph.node if n.op_type == "LSTM"]
+    assert lstms and all(types[n.input[5]] == types[n.input[6]] == TensorProto.FLOAT16 for n in lstms)
+    for lstm in lstms:
+        lstm.input[5] = lstm.input[6] = ""
+    findings = check_tensorrt(model)
+    assert [f.rule for f in findings] == ["strongly-typed"] * len(lstms)
+
+
+def test_operators_tensorrt_marks_unsupported_are_refused():
+    """onnx-tensorrt docs/operators.md (10.1 GA) marks the window functions and STFT "N"."""
+    unsupported = {"BlackmanWindow", "HammingWindow", "HannWindow", "STFT"}
+    assert not unsupported & TENSORRT_OPS
+    model = make_model([helper.make_node("HannWindow", ["n"], ["y"], name="w")], [("n", np.int64(8))],
+                       inputs=())
+    assert rules(model) == ["unsupported-op"]

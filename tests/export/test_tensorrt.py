@@ -1,15 +1,30 @@
-"""The TensorRT layer: profile parsing and checks and version-dependent settings (pure Python,
-run everywhere); engine builds (need tensorrt and a CUDA GPU, skipped with the reason otherwise)."""
+"""The TensorRT layer: profile parsing and checks, version-dependent settings and what is missing
+(pure Python, run everywhere); the layer's TensorRT calls checked without TensorRT, by mypy against
+TensorRT's type stubs and against both C++ header sets (10.3.0, 11.1); engine builds (need
+tensorrt and a CUDA GPU, skipped with the reason otherwise)."""
 from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import types
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ConfigError
+from mimic_edge.export.formats import PRECISIONS
 from mimic_edge.export.tensorrt import (
     BuildSettings, Range, build_settings, default_seq, make_profile, parse_range, unavailable_reason,
 )
+from mimic_edge.sidecar import require_tensorrt
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -66,19 +81,45 @@ def test_unsupported_versions_and_precisions(version, precision, message):
         build_settings(version, precision)
 
 
-def test_unavailable_reason_names_what_is_missing():
-    reason = unavailable_reason()
-    try:
-        import tensorrt  # noqa: F401
-        has_trt = True
-    except ImportError:
-        has_trt = False
-    if not has_trt:
-        assert reason is not None and "tensorrt package is not installed" in reason
-    else:
-        import torch
+def fake_tensorrt(stubs_only: bool = False) -> types.ModuleType:
+    """What `import tensorrt` gives: the real package (a file, a Builder), or the empty namespace
+    package that a `tensorrt-stubs` install (a folder holding only __init__.pyi) leaves behind."""
+    module = types.ModuleType("tensorrt")
+    if not stubs_only:
+        module.__file__ = "/site-packages/tensorrt/__init__.py"
+        module.Builder = object
+        module.__version__ = "10.3.0"
+    return module
 
-        assert (reason is None) == torch.cuda.is_available()
+
+@pytest.mark.parametrize("modules, expected", [
+    ({"tensorrt": None}, "the tensorrt package is not installed. TensorRT is not on PyPI alone: JetPack ships it"),
+    ({"tensorrt": fake_tensorrt(stubs_only=True)}, "the tensorrt package found is only type stubs (tensorrt-stubs)"),
+    ({"tensorrt": fake_tensorrt(), "cuda": None, "cuda.bindings": None},
+     "TensorRT engines need the CUDA Python bindings, which are not installed: pip install cuda-python"),
+])
+def test_unavailable_reason_names_what_is_missing(monkeypatch, modules, expected):
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)  # None: `import name` raises ImportError
+    reason = unavailable_reason()
+    assert reason is not None and reason.startswith(expected), reason
+    if "tensorrt" in expected:  # what loading an engine says when TensorRT itself is missing
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            require_tensorrt()
+
+
+def test_unavailable_reason_without_a_gpu(monkeypatch):
+    import torch
+
+    cuda = types.ModuleType("cuda")
+    cuda.bindings = types.ModuleType("cuda.bindings")
+    cuda.bindings.runtime = types.ModuleType("cuda.bindings.runtime")
+    for name, module in {"tensorrt": fake_tensorrt(), "cuda": cuda, "cuda.bindings": cuda.bindings,
+                         "cuda.bindings.runtime": cuda.bindings.runtime}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert unavailable_reason() == "no CUDA GPU is visible (TensorRT builds engines for the GPU it runs on)"
+    assert require_tensorrt() == "10.3.0"
 
 
 NO_ENGINE = unavailable_reason()
@@ -106,3 +147,193 @@ def test_engine_build_writes_engine_sidecar_and_cache(tmp_path, precision):
     onnx_scores = load(result.onnx_path).predict(*inputs)
     tolerance = {"fp32": 1e-3, "fp16": 2e-2, "int8": 0.25}[precision]
     np.testing.assert_allclose(engine_scores, onnx_scores, atol=tolerance)
+
+
+# ---------------------------------------------------------------------------------------------
+# The layer's TensorRT calls, checked without TensorRT.
+
+REPO = Path(__file__).resolve().parents[2]
+LAYER = ("mimic_edge.export.tensorrt", "mimic_edge.runtime.tensorrt_predictor", "mimic_edge.sidecar")
+LAYER_FILES = (REPO / "export" / "tensorrt.py", REPO / "mimic_edge" / "runtime" / "tensorrt_predictor.py",
+               REPO / "mimic_edge" / "sidecar.py")
+STUBS_VERSION = "10.13.0.35.1"  # tensorrt-stubs: TensorRT 10.13's Python API
+STUBS_CACHE = REPO / ".cache" / "mimic-edge" / f"tensorrt-stubs-{STUBS_VERSION}"
+HEADERS = REPO.parent / "shared" / "third_party" / "tensorrt-headers"  # ../shared/third_party/... from the repo
+
+
+def loosen_unparsable_defs(path: Path) -> list[str]:
+    """tensorrt-stubs are generated from pybind11 signatures, and 5 of them are not Python (a
+    parameter named `in`, a required parameter after defaults: plugin and scale-layer methods).
+    Each such `def` becomes `def name(*args, **kwargs):`; returns the names loosened."""
+    lines = path.read_text().split("\n")
+    loosened = []
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if text.startswith("def ") and text.endswith(":"):
+            try:
+                ast.parse(text + " ...")
+            except SyntaxError:
+                name = text[4:text.index("(")]
+                lines[i] = f"{line[:len(line) - len(line.lstrip())]}def {name}(*args, **kwargs):"
+                loosened.append(name)
+    path.write_text("\n".join(lines))
+    return loosened
+
+
+@pytest.fixture(scope="module")
+def tensorrt_stubs() -> tuple[Path, list[str]]:
+    """(folder with the `tensorrt` and `tensorrt_bindings` stubs, names loosened). Fetched once into
+    .cache/ with pip: as a requirement, tensorrt-stubs would pull tensorrt itself."""
+    pytest.importorskip("mypy", reason="mypy is not installed (pip install -e '.[dev]')")
+    marker = STUBS_CACHE / "loosened.json"
+    if not marker.is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            fetched = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--quiet",
+                 "-d", tmp, f"tensorrt-stubs=={STUBS_VERSION}"], capture_output=True, text=True, timeout=300)
+            if fetched.returncode != 0:
+                pytest.skip(f"could not fetch tensorrt-stubs {STUBS_VERSION} with pip (no network?): "
+                            f"{fetched.stderr.strip().splitlines()[-1:]}")
+            (wheel,) = Path(tmp).glob("*.whl")
+            staging = Path(tmp) / "stubs"
+            with zipfile.ZipFile(wheel) as z:
+                z.extractall(staging)
+            loosened = loosen_unparsable_defs(staging / "tensorrt_bindings" / "tensorrt.pyi")
+            (staging / "loosened.json").write_text(json.dumps(loosened))
+            STUBS_CACHE.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(STUBS_CACHE, ignore_errors=True)
+            shutil.move(str(staging), STUBS_CACHE)  # the marker arrives last: a cut-short fetch is redone
+    return STUBS_CACHE, json.loads(marker.read_text())
+
+
+def staged_package(folder: Path) -> Path:
+    """mimic_edge as installed (kernels/ and export/ inside it), as symlinks: mypy cannot follow
+    the editable install's import hook."""
+    package = folder / "mimic_edge"
+    package.mkdir(parents=True)
+    for entry in (REPO / "mimic_edge").iterdir():
+        if entry.name != "__pycache__":
+            (package / entry.name).symlink_to(entry)
+    (package / "kernels").symlink_to(REPO / "kernels")
+    (package / "export").symlink_to(REPO / "export")
+    return folder
+
+
+MYPY_CONFIG = """\
+[mypy]
+mypy_path = {stage}:{stubs}
+python_version = 3.10
+follow_imports = silent
+check_untyped_defs = True
+warn_unused_ignores = True
+[mypy-torch.*]
+follow_imports = skip
+ignore_missing_imports = True
+[mypy-cuda.*,tensorrt_libs.*]
+ignore_missing_imports = True
+[mypy-tensorrt,tensorrt_bindings.*]
+ignore_errors = True
+"""
+
+# Misspelt TensorRT calls: mypy must report each, or the stubs are not being read.
+CANARY = """\
+import tensorrt as trt
+
+
+def build() -> None:
+    builder = trt.Builder(trt.Logger(trt.Logger.WARNING))
+    builder.create_netwrk(0)
+    trt.BuilderFlag.FP17
+"""
+
+
+def test_mypy_checks_the_tensorrt_layer_against_tensorrt_stubs(tensorrt_stubs, tmp_path):
+    """Every TensorRT attribute and signature the layer uses exists in TensorRT 10.13's Python API
+    (the stubs; errors inside the stubs themselves are ignored). 11.x: see the header test below."""
+    stubs, loosened = tensorrt_stubs
+    assert len(loosened) <= 10, loosened  # a new stubs release that parses worse needs a look
+    used = "".join(f.read_text() for f in LAYER_FILES)
+    assert not [n for n in loosened if f".{n}(" in used], "the layer calls a method whose stub was loosened"
+    stage = staged_package(tmp_path / "stage")
+    (stage / "trt_canary.py").write_text(CANARY)
+    config = tmp_path / "mypy.ini"
+    config.write_text(MYPY_CONFIG.format(stage=stage, stubs=stubs))
+    modules = [arg for m in (*LAYER, "trt_canary") for arg in ("-m", m)]
+    ran = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(config), "--cache-dir",
+                          str(tmp_path / "cache"), "--no-error-summary", "--show-error-codes", *modules],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    errors = [line for line in ran.stdout.splitlines() if ": error:" in line]
+    assert [e for e in errors if "trt_canary.py" not in e] == [], ran.stdout + ran.stderr
+    assert len(errors) == 2 and all("attr-defined" in e for e in errors), ran.stdout + ran.stderr
+    assert any('"create_netwrk"' in e for e in errors) and any('"FP17"' in e for e in errors)
+
+
+# The C++ counterpart of each TensorRT Python call in export/tensorrt.py and the TensorRT predictor
+# (TensorRT's Python API binds its C++ API one to one; keep this table in step with the code).
+# Checked in the headers of 10.3.0 (JetPack 6) and 11.1: with no 11.x stubs, this is what says the
+# layer's calls still exist, undeprecated, in 11.x.
+CPP_CALLS = {
+    "Logger / Logger.WARNING, ERROR": ("class ILogger", "kWARNING", "kERROR"),
+    "Builder, create_network": ("createInferBuilder(", "createNetworkV2("),
+    "create_builder_config, set_memory_pool_limit(MemoryPoolType.WORKSPACE)":
+        ("createBuilderConfig(", "setMemoryPoolLimit(", "kWORKSPACE"),
+    "set_flag": ("setFlag(",),
+    "create_optimization_profile, set_shape, add_optimization_profile, Dims":
+        ("createOptimizationProfile(", "setDimensions(", "addOptimizationProfile(", "Dims64"),
+    "create_timing_cache, set_timing_cache, get_timing_cache, serialize":
+        ("createTimingCache(", "setTimingCache(", "getTimingCache(", "serialize("),
+    "build_serialized_network": ("buildSerializedNetwork(",),
+    "Runtime, deserialize_cuda_engine": ("createInferRuntime(", "deserializeCudaEngine("),
+    "num_io_tensors, get_tensor_name, get_tensor_mode, get_tensor_dtype": (
+        "getNbIOTensors(", "getIOTensorName(", "getTensorIOMode(", "getTensorDataType("),
+    "get_tensor_shape, get_tensor_profile_shape, create_execution_context":
+        ("getTensorShape(", "getProfileShape(", "createExecutionContext("),
+    "TensorIOMode.INPUT/OUTPUT, DataType.FLOAT": ("kINPUT", "kOUTPUT", "kFLOAT"),
+    "set_input_shape, set_tensor_address, execute_async_v3": ("setInputShape(", "setTensorAddress(", "enqueueV3("),
+}
+PARSER_CALLS = ("createParser(", "parse(", "getNbErrors(", "getError(")  # OnnxParser, parse, num_errors, get_error
+
+
+def header_text(version: str) -> tuple[str, list[str]]:
+    include = HEADERS / version / "include"
+    if not include.is_dir():
+        pytest.skip(f"TensorRT {version} headers not found: expected {include} (../shared/third_party/"
+                    "tensorrt-headers beside the repo)")
+    files = sorted(include.glob("*.h"))
+    return "\n".join(f.read_text() for f in files), [f.name for f in files]
+
+
+def undeprecated_declaration(text: str, symbol: str) -> bool:
+    """`symbol` appears in code (not only comments), and not on a TRT_DEPRECATED line or after one."""
+    lines = text.splitlines()
+    pattern = re.compile(r"\b" + re.escape(symbol.removesuffix("(")) + (r"\s*\(" if symbol.endswith("(") else r"\b"))
+    for i, line in enumerate(lines):
+        code = line.split("//")[0]
+        if pattern.search(code) and "TRT_DEPRECATED" not in code and "TRT_DEPRECATED" not in lines[i - 1]:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("version", ["10.3.0", "11.1"])
+def test_every_tensorrt_call_of_the_layer_exists_in_the_cpp_api(version):
+    text, files = header_text(version)
+    missing = {py: s for py, symbols in CPP_CALLS.items() for s in symbols if not undeprecated_declaration(text, s)}
+    assert missing == {}, f"TensorRT {version} lacks (or deprecates) the C++ side of these Python calls"
+    if "NvOnnxParser.h" in files:  # the 10.3.0 set has no parser header (it lived in onnx-tensorrt then)
+        assert [s for s in PARSER_CALLS if not undeprecated_declaration(text, s)] == []
+
+
+def test_precision_flags_exist_in_10x_and_are_gone_in_11x():
+    """Why build_settings sets FP16/INT8 flags on 10.x only, and why the network is created with
+    no flags: 11.x dropped the precision flags and deprecated kSTRONGLY_TYPED (renumbered 1 → 0)."""
+    def enum(text: str, name: str) -> str:
+        start = text.index(f"enum class {name}")
+        return text[start:text.index("};", start)]
+
+    old, _ = header_text("10.3.0")
+    new, _ = header_text("11.1")
+    for flag in ("kFP16", "kINT8"):
+        assert re.search(rf"\b{flag}\b", enum(old, "BuilderFlag")) and not re.search(rf"\b{flag}\b", enum(new, "BuilderFlag"))
+    assert re.search(r"kSTRONGLY_TYPED = 1", enum(old, "NetworkDefinitionCreationFlag"))
+    assert re.search(r"kSTRONGLY_TYPED TRT_DEPRECATED_ENUM = 0", enum(new, "NetworkDefinitionCreationFlag"))
+    assert {f for p in PRECISIONS.values() for f in p.tensorrt_flags} <= {"FP16", "INT8"}

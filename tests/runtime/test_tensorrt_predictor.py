@@ -1,13 +1,16 @@
 """TensorRT engines: the sidecar is checked before TensorRT sees the engine; on a machine with
 TensorRT and a GPU, the round trip against PyTorch and the profile's ranges."""
 import os
+import re
+import sys
+import types
 
 import numpy as np
 import pytest
 import torch
 
 from mimic_edge.config import MODALITIES
-from mimic_edge.errors import ArtifactError, InputError
+from mimic_edge.errors import ArtifactError, ConfigError, InputError
 from mimic_edge.runtime import load
 from mimic_edge.sidecar import write_sidecar
 
@@ -39,14 +42,25 @@ def test_truncated_engine_is_refused_before_tensorrt_sees_it(tmp_path):
         load(path)
 
 
+@pytest.mark.parametrize("tensorrt, message", [
+    (None, "the tensorrt package is not installed. TensorRT is not on PyPI alone"),
+    (types.ModuleType("tensorrt"), "the tensorrt package found is only type stubs (tensorrt-stubs), not TensorRT"),
+])
+def test_engine_without_tensorrt_says_what_is_missing(tmp_path, monkeypatch, tensorrt, message):
+    """A sound engine and sidecar on a machine without TensorRT (or with only its type stubs, an
+    empty namespace package): one clear error, not an AttributeError from deep inside."""
+    monkeypatch.setitem(sys.modules, "tensorrt", tensorrt)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(fake_engine(tmp_path / "mimic.fp16.engine"))
+
+
 @pytest.fixture(scope="module")
 def engine(artifacts, tmp_path_factory):
     """An FP16 engine of the session's checkpoint, profile batch 1:4:8, sequences 10:50:60."""
-    pytest.importorskip("tensorrt", reason="the tensorrt package is not installed (pip install 'mimic-edge[tensorrt]')")
     from mimic_edge.export import ExportConfig, export
     from mimic_edge.export.tensorrt import unavailable_reason
 
-    if reason := unavailable_reason():
+    if reason := unavailable_reason():  # not importorskip: TensorRT's type stubs alone import as `tensorrt`
         pytest.skip(reason)
     result = export(ExportConfig(checkpoint=str(artifacts.checkpoint), precision="fp16", engine=True,
                                  batch="1:4:8", seq="10:50:60", out=str(tmp_path_factory.mktemp("engine"))),

@@ -13,12 +13,14 @@
 #include <NvInferRuntime.h>
 #include <cuda_runtime_api.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
