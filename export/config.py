@@ -30,6 +30,7 @@ class ExportConfig:
     engine: bool = False  # also build a TensorRT engine (needs tensorrt and a CUDA GPU)
     out: str = "artifacts"
     seed: int = 0  # fresh weights and the synthetic data
+    force: bool = False  # replace an artifact of another model or config under the same name
     format: str = "onnx"  # one of FORMATS
     device: str = "cpu"  # one of DEVICES: the device a pt2 package is compiled for (pt2 only)
 

@@ -41,7 +41,7 @@ from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
 from mimic_edge.export.precision import convert
 from mimic_edge.export.tensorrt import build_engine, default_seq, make_profile, unavailable_reason
 from mimic_edge.export.validate import Limits, predictor_runner, raise_if_failed, validate, validate_runner
-from mimic_edge.io import atomic_write_bytes, atomic_write_json
+from mimic_edge.io import atomic_write_bytes, atomic_write_json, check_writable
 from mimic_edge.models import build_model
 from mimic_edge.runtime import load
 from mimic_edge.runtime.aoti_predictor import build_environment, write_package_sidecar
@@ -65,6 +65,7 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
     """Export, check, validate and write the artifact (and the engine); see the module doc."""
     start = time.perf_counter()
     entry = check_options(config)
+    check_writable(config.out, "--out")
     if config.format == "pt2":
         return _export_pt2(config, entry.key, log, start)
     check_opset(config.opset)
@@ -82,6 +83,7 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
     out = Path(config.out)
     onnx_path = out / f"{name}.{entry.key}.onnx"
     report_path = out / f"{name}.{entry.key}.validation.json"
+    _refuse_to_replace_another_model(onnx_path, report_path, config, model)
 
     artifact = convert(to_onnx(model, config.opset), entry.key, calib)
     stamp(artifact, {"weights": _weights_id(config), "config": json.dumps(model.config.to_dict(), sort_keys=True)})
@@ -95,11 +97,15 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
                   artifact_bytes=len(data), model=config.model, preset=preset, target=entry.target,
                   config_digest=model.config.digest(), weights=_weights_id(config),
                   calibration={"data": config.calib_data, "samples": len(calib[MODALITIES[0]])} if calib else None)
-    atomic_write_json(report_path, report)
     if not report["passed"]:
         onnx_path.unlink(missing_ok=True)  # an older artifact under this name would now be a lie
+        atomic_write_json(report_path, report)
         raise_if_failed(report, onnx_path.name, report_path)
+    # The report names the artifact's hash, so it goes last, after the old one is gone: a crash in
+    # between leaves an artifact without a report, never a report describing another artifact.
+    report_path.unlink(missing_ok=True)
     atomic_write_bytes(onnx_path, data)
+    atomic_write_json(report_path, report)
     log(f"wrote {onnx_path} ({len(data) / 1e6:.2f} MB) and {report_path.name}")
 
     result = ExportResult(onnx_path, report_path, report, fresh)
@@ -131,6 +137,7 @@ def _export_pt2(config: ExportConfig, precision: str, log, start: float) -> Expo
     out = Path(config.out)
     path = out / f"{_artifact_name(config, preset)}.{config.device}.pt2"
     report_path = path.with_name(f"{path.name}.validation.json")
+    _refuse_to_replace_another_model(path, report_path, config, model)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=out))
     try:
@@ -154,13 +161,15 @@ def _export_pt2(config: ExportConfig, precision: str, log, start: float) -> Expo
                                                                "weights")},
                       ranges={"batch": record["batch"], "seq": record["seq"]},
                       export_seconds=round(built.export_seconds, 1), compile_seconds=round(built.compile_seconds, 1))
-        atomic_write_json(report_path, report)
         if not report["passed"]:
             path.unlink(missing_ok=True)  # an older package under this name would now be a lie
             sidecar_path(path).unlink(missing_ok=True)
+            atomic_write_json(report_path, report)
             raise_if_failed(report, path.name, report_path)
+        report_path.unlink(missing_ok=True)  # the report goes last, as for ONNX artifacts
         os.replace(staged, path)  # the sidecar records the package's hash: a crash between
         os.replace(sidecar_path(staged), sidecar_path(path))  # the two renames is detected
+        atomic_write_json(report_path, report)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB), {sidecar_path(path).name} and {report_path.name}")
@@ -169,10 +178,30 @@ def _export_pt2(config: ExportConfig, precision: str, log, start: float) -> Expo
 
 
 def _artifact_name(config: ExportConfig, preset: str) -> str:
-    """The checkpoint's name (runs/best.safetensors → best), else <model>-<preset>."""
+    """<model>-<preset> for fresh weights; else the checkpoint's name, led by the model's unless it
+    already starts with it (runs/mimic/best → mimic-best, runs/mimic.safetensors → mimic), so
+    that two models' checkpoints of the same name (runs/mimic/best, runs/misa/best) differ."""
     if config.checkpoint is None:
         return f"{config.model}-{preset}"
-    return checkpoint_paths(config.checkpoint)[0].stem
+    stem = checkpoint_paths(config.checkpoint)[0].stem
+    return stem if stem.startswith(config.model) else f"{config.model}-{stem}"
+
+
+def _refuse_to_replace_another_model(path: Path, report_path: Path, config: ExportConfig, model) -> None:
+    """An artifact already under this name is replaced only if its report says it holds these
+    weights and this config (re-exporting is fine), or with `force`."""
+    if config.force or not path.exists():
+        return
+    try:
+        old = json.loads(report_path.read_text())
+        same = (old.get("weights"), old.get("config_digest")) == (_weights_id(config), model.config.digest())
+        found = f"{old.get('model')} ({old.get('preset')}, weights {old.get('weights')})"
+    except (OSError, ValueError, AttributeError):
+        same, found = False, f"no readable {report_path.name} to say what it holds"
+    if not same:
+        raise ConfigError(f"{path} exists and holds another model: expected {config.model} ({model.config.preset}, "
+                          f"weights {_weights_id(config)}), found {found}; use --force to replace it, or --out "
+                          f"elsewhere")
 
 
 def _load_model(config: ExportConfig, log) -> tuple[torch.nn.Module, bool]:

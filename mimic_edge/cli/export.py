@@ -57,6 +57,9 @@ def add_parser(sub) -> None:
                           help=f"INT8 calibration samples (default: {DEFAULT_CALIB_SAMPLES})")
     artifact.add_argument("--opset", type=int, default=defaults.opset, help="ONNX opset, 17-20 (default: 17)")
     artifact.add_argument("--out", default=defaults.out, metavar="DIR", help="output folder (default: artifacts)")
+    artifact.add_argument("--force", action="store_true",
+                          help="replace an artifact of another model or config under the same name (re-exporting "
+                               "the same checkpoint and options replaces it anyway)")
     artifact.add_argument("--format", choices=FORMATS, default=defaults.format,
                           help="onnx: N.P.onnx (and --engine); pt2: an AOTInductor package N.<device>.pt2, fp32, "
                                "compiled with torch.export and AOTInductor (a minute or more), with the fused "
@@ -82,7 +85,7 @@ def run(args) -> int:
     config = ExportConfig(model=args.model, precision=args.precision, target=args.target, checkpoint=args.checkpoint,
                           preset=args.preset, calib_data=args.calib_data, calib_samples=args.calib_samples,
                           batch=args.batch, seq=args.seq, opset=args.opset, engine=args.engine, out=args.out,
-                          format=args.format, device=args.device)
+                          format=args.format, device=args.device, force=args.force)
     result = export(config)
     if result.engine_skipped:
         raise ExportError(f"--engine: {result.engine_skipped}; {result.onnx_path} was written and validated")

@@ -7,7 +7,9 @@ import pathlib
 
 import onnx
 import pytest
+import torch
 
+from mimic_edge import build_model, save_checkpoint
 from mimic_edge.cli import main
 from mimic_edge.errors import ArtifactValidationError, CheckpointError, ConfigError, DataError
 from mimic_edge.export import PRECISIONS, ExportConfig, export
@@ -103,7 +105,8 @@ def test_failed_validation_writes_the_report_but_no_artifact(checkpoint, tmp_pat
     impossible = formats.Thresholds(max_abs=-1.0, sqnr_db=80.0, mae_delta=1e-5, acc2_delta=0.005)
     monkeypatch.setitem(formats.PRECISIONS, "fp32", dataclasses.replace(formats.PRECISIONS["fp32"], thresholds=impossible))
     with pytest.raises(ArtifactValidationError, match=r"failed 6 of 13 validation checks") as info:
-        export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path), **SMALL), log=quiet)
+        # force: the stale file has no report saying what it holds
+        export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path), force=True, **SMALL), log=quiet)
     report = json.loads((tmp_path / "mimic.fp32.validation.json").read_text())
     assert not report["passed"] and info.value.report["passed"] is False
     assert not stale.exists()
@@ -119,7 +122,7 @@ def test_interrupted_write_leaves_nothing_under_the_final_name(checkpoint, tmp_p
     monkeypatch.setattr(pathlib.Path, "write_bytes", write_half_then_die)
     with pytest.raises(KeyboardInterrupt):
         export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path), **SMALL), log=quiet)
-    assert [p.name for p in tmp_path.iterdir()] == ["mimic.fp32.validation.json"]  # no artifact, no temp file
+    assert list(tmp_path.iterdir()) == []  # no artifact, no temp file, and no report (it goes last)
 
 
 def test_engine_without_tensorrt_still_writes_the_onnx(checkpoint, tmp_path, monkeypatch):
@@ -281,3 +284,49 @@ def test_engine_that_drifts_is_not_written(checkpoint, tmp_path, stand_in_tensor
 def test_engine_profile_must_admit_the_validation_data(checkpoint, tmp_path):
     with pytest.raises(ConfigError, match="--seq min 60 exceeds the validation data's length 50"):
         export(ExportConfig(checkpoint=checkpoint, engine=True, seq="60:60:80", out=str(tmp_path), **SMALL), log=quiet)
+
+
+def test_two_models_checkpoints_of_one_name_get_two_artifacts(exports, tmp_path):
+    for name in ("mimic", "misa"):
+        save_checkpoint(exports.model(name, "mosi-bert"), tmp_path / "runs" / name / "best")
+    paths = [export(ExportConfig(model=name, checkpoint=str(tmp_path / "runs" / name / "best"), out=str(tmp_path / "a"),
+                                 **SMALL), log=quiet).onnx_path.name for name in ("mimic", "misa")]
+    assert paths == ["mimic-best.fp32.onnx", "misa-best.fp32.onnx"]
+
+
+def test_an_artifact_of_another_model_is_replaced_only_with_force(exports, checkpoint, tmp_path):
+    other = tmp_path / "other" / "mimic"
+    torch.manual_seed(1)
+    save_checkpoint(build_model("mimic"), other)  # same name, other weights
+    first = export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path / "a"), **SMALL), log=quiet)
+    again = export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path / "a"), **SMALL), log=quiet)  # same: fine
+    assert again.onnx_path == first.onnx_path
+    with pytest.raises(ConfigError, match=r"mimic.fp32.onnx exists and holds another model: .*use --force"):
+        export(ExportConfig(checkpoint=str(other), out=str(tmp_path / "a"), **SMALL), log=quiet)
+    assert first.onnx_path.read_bytes() == again.onnx_path.read_bytes()  # untouched
+    forced = export(ExportConfig(checkpoint=str(other), out=str(tmp_path / "a"), force=True, **SMALL), log=quiet)
+    assert forced.report["weights"] != first.report["weights"]
+
+
+def test_a_crash_before_the_report_leaves_no_report_of_another_artifact(checkpoint, tmp_path, monkeypatch):
+    from mimic_edge.export import pipeline
+
+    first = export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path), **SMALL), log=quiet)
+    real = pipeline.atomic_write_json
+
+    def crash_on_the_report(path, obj):
+        if str(path).endswith(".validation.json"):
+            raise KeyboardInterrupt
+        return real(path, obj)
+
+    monkeypatch.setattr(pipeline, "atomic_write_json", crash_on_the_report)
+    with pytest.raises(KeyboardInterrupt):  # a re-export that dies between the artifact and its report
+        export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path), valid_samples=50, **SMALL), log=quiet)
+    assert first.onnx_path.is_file() and not first.report_path.exists()
+
+
+def test_unwritable_out_fails_before_the_work(checkpoint, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(ConfigError, match=r"--out .*file: expected a folder this process can write to"):
+        export(ExportConfig(checkpoint=checkpoint, out=str(blocker)), log=quiet)
