@@ -47,12 +47,15 @@ def atomic_write_json(path: str | os.PathLike, obj) -> Path:
 
 
 def check_writable(folder: str | os.PathLike, what: str) -> Path:
-    """Fail in a second, not after the work, when `folder` (made if missing) cannot take a new
-    file: a read-only mount, no permission, a file in the way. `what` names the option."""
+    """Fail in a second, not after the work, when `folder` cannot take a new file: a read-only
+    mount, no permission, a file in the way. A missing folder is judged by the nearest folder
+    above it that exists, where it would be made; nothing is left behind. `what` names the option."""
     folder = Path(folder)
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=folder)
+        if not existing.is_dir():
+            raise NotADirectoryError(0, "a file, not a folder", str(existing))
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:

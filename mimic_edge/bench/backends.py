@@ -215,13 +215,13 @@ def exported(model, ctx: Context, precision: str, engine: bool = False) -> Path:
     these weights. An engine's profile reaches the run's largest batch (batch 1:1:max_batch, so
     tuned for batch 1); a cached engine whose profile stops short of it is built again."""
     folder = ctx.artifact_dir
-    onnx_path = folder / f"model.{precision}.onnx"
+    onnx_path = folder / f"{ctx.model_name}.{precision}.onnx"  # the checkpoint's name: see below
     engine_path = onnx_path.with_suffix(".engine")
     if not onnx_path.is_file() or (engine and not _profile_reaches(engine_path, ctx.max_batch)):
-        save_checkpoint(model, folder / "model")
+        save_checkpoint(model, folder / ctx.model_name)
         entry = exporter.PRECISIONS[precision]
         exporter.export(exporter.ExportConfig(model=ctx.model_name, precision=entry.name, target=entry.target,
-                                              checkpoint=str(folder / "model"), out=str(folder), engine=engine,
+                                              checkpoint=str(folder / ctx.model_name), out=str(folder), engine=engine,
                                               batch=f"1:1:{ctx.max_batch}", seed=ctx.seed), log=lambda _: None)
     return engine_path if engine else onnx_path
 
@@ -235,17 +235,17 @@ def exported_pt2(model, ctx: Context, seq_len: int) -> Path:
     from mimic_edge.config import get_preset
     from mimic_edge.runtime.aoti_predictor import check_package_sidecar
 
-    path = ctx.artifact_dir / f"model.{ctx.device}.pt2"
+    path = ctx.artifact_dir / f"{ctx.model_name}.{ctx.device}.pt2"
     try:
         record = check_package_sidecar(path) if path.is_file() else None
     except ArtifactError:
         record = None
     if record is None or record["batch"][2] < ctx.max_batch or min(r[2] for r in record["seq"].values()) < seq_len:
-        save_checkpoint(model, ctx.artifact_dir / "model")
+        save_checkpoint(model, ctx.artifact_dir / ctx.model_name)
         length = get_preset(ctx.preset).seq_len
         seq = f"1:{length}:{max(2 * length, seq_len)}"
         exporter.export(exporter.ExportConfig(model=ctx.model_name, format="pt2", device=ctx.device,
-                                              checkpoint=str(ctx.artifact_dir / "model"), out=str(ctx.artifact_dir),
+                                              checkpoint=str(ctx.artifact_dir / ctx.model_name), out=str(ctx.artifact_dir),
                                               batch=f"1:1:{ctx.max_batch}", seq=seq, seed=ctx.seed),
                         log=lambda _: None)
     return path

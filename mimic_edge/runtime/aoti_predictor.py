@@ -31,7 +31,7 @@ from mimic_edge import __version__
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactError, ConfigError
 from mimic_edge.io import atomic_write_json
-from mimic_edge.runtime.inputs import prepare_inputs
+from mimic_edge.runtime.inputs import check_scores, prepare_inputs
 from mimic_edge.sidecar import file_sha256, sidecar_path
 
 FORMAT_VERSION = 1
@@ -195,7 +195,7 @@ class AotiPredictor:
             _THIS_THREAD.threads = threads
         with self._lock:
             (scores,) = self._run(tensors)  # (B, out)
-        return scores.cpu().numpy()
+        return check_scores(scores.cpu().numpy(), self.path)
 
     def __repr__(self) -> str:
         return f"AotiPredictor({str(self.path)!r}, device={str(self.device)!r})"

@@ -15,7 +15,7 @@ import numpy as np
 
 from mimic_edge.config import MODALITIES, OUTPUT_NAME
 from mimic_edge.errors import ArtifactError
-from mimic_edge.runtime.inputs import prepare_inputs
+from mimic_edge.runtime.inputs import check_scores, prepare_inputs
 from mimic_edge.sidecar import check_sidecar, cuda_runtime, require_tensorrt
 
 if TYPE_CHECKING:  # for the annotations: mypy checks them against tensorrt-stubs
@@ -99,7 +99,7 @@ class TensorRTPredictor:
             _cuda_call(cudart.cudaMemcpyAsync(out.ctypes.data, out_ptr, out.nbytes,
                                               cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, stream))
             _cuda_call(cudart.cudaStreamSynchronize(stream))
-        return out
+        return check_scores(out, self.path)
 
     def _device_buffer(self, name: str, nbytes: int) -> int:
         ptr, size = self._buffers.get(name, (0, 0))

@@ -27,8 +27,8 @@ def cached(artifacts, cache_dir):
     folder = artifact_dir(build_model("mimic").eval(), "mimic", "mosi", cache_dir)
     folder.mkdir(parents=True)
     for source in (artifacts.pt2(), sidecar_path(artifacts.pt2())):
-        shutil.copyfile(source, folder / source.name.replace("mimic.", "model.", 1))
-    return folder / "model.cpu.pt2"
+        shutil.copyfile(source, folder / source.name)  # mimic.cpu.pt2 and its sidecar
+    return folder / "mimic.cpu.pt2"
 
 
 def test_aoti_backend_times_predict_on_the_cached_package(artifacts, tmp_path, monkeypatch):

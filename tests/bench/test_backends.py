@@ -54,9 +54,9 @@ def test_onnx_runtime_backend_times_predict_exports_once_and_reuses_the_artifact
     timed = [call for call in calls if call[1][1] == TINY["seq_len"]]  # the export's validation calls it too
     assert timed == [(np.ndarray, (b, 6, 300)) for b in (1, 2) for _ in range(TINY["warmup"] + TINY["iters"])]
     (folder,) = tmp_path.iterdir()
-    artifact = folder / "model.fp32.onnx"
+    artifact = folder / "mimic.fp32.onnx"
     assert rows[0]["artifact_bytes"] == artifact.stat().st_size
-    assert (folder / "model.fp32.validation.json").is_file()
+    assert (folder / "mimic.fp32.validation.json").is_file()
     written = artifact.stat().st_mtime_ns
     run_bench(cfg)  # same weights: the cached artifact is reused, not exported again
     assert artifact.stat().st_mtime_ns == written and list(tmp_path.iterdir()) == [folder]
@@ -69,9 +69,9 @@ def test_int8_for_cpus_has_its_own_row_and_artifact(tmp_path):
                                    cache_dir=str(tmp_path), **TINY))
     assert row["status"] == "ok" and row["precision"] == "int8"
     (folder,) = tmp_path.iterdir()
-    report = json.loads((folder / "model.int8-cpu.validation.json").read_text())
+    report = json.loads((folder / "mimic.int8-cpu.validation.json").read_text())
     assert report["target"] == "cpu" and report["passed"]
-    assert row["artifact_bytes"] == (folder / "model.int8-cpu.onnx").stat().st_size
+    assert row["artifact_bytes"] == (folder / "mimic.int8-cpu.onnx").stat().st_size
 
 
 def test_a_missing_library_is_a_skip_not_a_crash(monkeypatch, tmp_path):
@@ -122,8 +122,8 @@ def test_engine_profile_reaches_the_largest_batch(monkeypatch, tmp_path):
 
     def fake_export(config, log):  # what mimic_edge.export.export leaves: the engine and its sidecar
         builds.append(config.batch)
-        (Path(config.out) / f"model.{config.precision}.onnx").write_bytes(b"onnx")
-        engine = Path(config.out) / f"model.{config.precision}.engine"
+        (Path(config.out) / f"{config.model}.{config.precision}.onnx").write_bytes(b"onnx")
+        engine = Path(config.out) / f"{config.model}.{config.precision}.engine"
         engine.write_bytes(b"plan")
         write_sidecar(engine, tensorrt_version="10.3.0", gpu_name="gpu", compute_capability="8.7",
                       precision=config.precision, profile={"batch": [int(v) for v in config.batch.split(":")]},
