@@ -68,6 +68,7 @@ def read_inputs(path: str | Path) -> dict[str, np.ndarray]:
         raise InputError(f"input file not found: expected an .npz file or a folder with "
                          f"{', '.join(m + '.npy' for m in MODALITIES)}, found nothing at {path}")
     expected = f"expected an .npz file with arrays {list(MODALITIES)}"
+    _check_magic(path, expected)
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
@@ -87,6 +88,7 @@ def read_inputs(path: str | Path) -> dict[str, np.ndarray]:
 def _load_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"input file not found: expected {path}")
+    _check_magic(path, "expected a .npy array")
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
@@ -105,3 +107,16 @@ def write_inputs(folder: str | Path, inputs: Mapping[str, Any]) -> Path:
 
         atomic_write(folder / f"{m}.npy", save)
     return folder
+
+
+# np.load takes any file that is neither a zip archive nor a .npy array for a pickle, and then
+# says so: a garbage file would be reported as "pickled data". Its first bytes tell which it is.
+_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")  # zip archive (an .npz; empty), .npy array
+
+
+def _check_magic(path: Path, expected: str) -> None:
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if not head.startswith(_MAGIC):
+        raise InputError(f"{path}: {expected}, found neither a zip archive (.npz) nor a .npy array "
+                         f"(first bytes {head!r})")

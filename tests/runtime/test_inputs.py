@@ -54,6 +54,8 @@ def test_prepare_checks_batch_range():
     ("no_vision.npz", r"missing array\(s\) \['vision'\]: expected an .npz file with arrays .* found \['text', 'audio'\]"),
     ("single.npy", r"expected an .npz file with arrays .* found a single array of shape \(2, 3\)"),
     ("garbage.npz", r"expected an .npz file with arrays .* found an unreadable file"),
+    ("random.npz", r"expected an .npz file with arrays .* found neither a zip archive \(.npz\) nor a .npy array"),
+    ("folder_with_garbage", r"audio.npy: expected a .npy array, found neither a zip archive"),
     ("objects.npz", r"expected an .npz file with arrays .* found a corrupt file .*allow_pickle"),
     ("folder_without_audio", r"input file not found: expected .*folder_without_audio/audio.npy"),
 ])
@@ -66,6 +68,11 @@ def test_bad_input_files(tmp_path, case, message):
         np.save(path, np.zeros((2, 3)))
     elif case == "garbage.npz":
         path.write_bytes(b"PK\x03\x04 not really a zip file")
+    elif case == "random.npz":  # np.load would call it pickled data
+        path.write_bytes(bytes(range(7, 250)))
+    elif case == "folder_with_garbage":
+        write_inputs(path, x)
+        (path / "audio.npy").write_bytes(b"not an array")
     elif case == "objects.npz":
         np.savez(path, text=np.array([{"a": 1}], dtype=object), audio=x["audio"], vision=x["vision"])
     elif case == "folder_without_audio":
