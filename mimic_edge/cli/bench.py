@@ -2,6 +2,7 @@
 this machine has; unavailable backends are listed as skipped, with the reason."""
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -10,6 +11,7 @@ from mimic_edge.bench.config import BACKEND_NAMES, DEVICES, BenchConfig, check_c
 from mimic_edge.cli._common import EXAMPLES_HELP, int_list, str_list
 from mimic_edge.config import MODEL_NAMES, PRESETS
 from mimic_edge.errors import ConfigError
+from mimic_edge.io import check_writable
 
 DEFAULTS = BenchConfig()
 
@@ -81,12 +83,24 @@ def run(args) -> int:
     if args.budget_s is not None and args.budget_s <= 0:
         raise ConfigError(f"--budget-s must be a positive number of seconds, got {args.budget_s}")
 
+    for option in ("json", "csv", "plot"):  # before minutes of measuring, not after
+        if getattr(args, option):
+            check_writable(Path(getattr(args, option)).parent, f"--{option}")
+    check_writable(args.cache_dir, "--cache-dir")
+    _warn_if_busy()
+
     from mimic_edge.bench import machine_info, plot_latency, resolve_device, run_bench, to_markdown, write_csv
     from mimic_edge.io import atomic_write_json
 
     info = machine_info(resolve_device(args.device))
+    quiet = sys.stderr.isatty()  # a terminal gets the progress bar; a log gets a line per row
 
     def save(rows: list[dict], finished: bool = False) -> None:
+        if not quiet and rows and not finished:
+            r = rows[-1]
+            p50 = f"p50 {r['p50_ms']:.3f} ms" if r.get("p50_ms") is not None else r["status"]
+            print(f"bench: {r['model']} {r['preset']} {r['backend']} batch {r['batch_size']}: {p50}",
+                  file=sys.stderr, flush=True)
         if args.json:
             atomic_write_json(args.json, {"machine": info, "rows": rows, "finished": finished})
 
@@ -132,3 +146,13 @@ def _train_runs(models, presets, out_dir: Path, progress: bool) -> list[Path]:
             train(dataset, TrainConfig(model=name, preset=preset), folder, progress=progress)
             folders.append(folder)
     return folders
+
+
+def _warn_if_busy() -> None:
+    """Other processes on the cores make every latency a measure of them: say so up front. A
+    1-minute load average above half the cores (this process not yet running) is busy."""
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > cores / 2:
+        print(f"mimic-edge bench: warning: the machine is busy (load average {load:.1f} on {cores} cores): "
+              f"latencies will measure the other work too; compare rows of one run only", file=sys.stderr)

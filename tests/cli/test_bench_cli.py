@@ -51,3 +51,28 @@ def test_help_lists_the_valid_names():
     help_text = " ".join(result.stdout.split())  # undo the wrapping
     for names in (MODEL_NAMES, PRESETS, BACKEND_NAMES):
         assert ", ".join(names) in help_text
+
+
+def test_without_a_terminal_each_row_is_one_line_on_stderr(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-P", "-m", "mimic_edge.cli", "bench", "--models", "mimic", "--backends",
+                             "eager", "--batch-sizes", "1,2", "--iters", "2", "--warmup", "0", "--seq-len", "4",
+                             "--cache-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stderr.splitlines() if line.startswith("bench: ")]
+    assert [r.split(":")[1].strip() for r in rows] == ["mimic mosi eager batch 1", "mimic mosi eager batch 2"]
+
+
+def test_a_busy_machine_is_named_before_the_table(monkeypatch, capsys):
+    import os
+
+    from mimic_edge.cli import bench as bench_cli
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.0 * (os.cpu_count() or 1), 0.0, 0.0))
+    bench_cli._warn_if_busy()
+    assert "warning: the machine is busy (load average" in capsys.readouterr().err
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    bench_cli._warn_if_busy()
+    assert capsys.readouterr().err == ""

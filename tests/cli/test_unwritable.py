@@ -39,6 +39,9 @@ def read_only(tmp_path):
 @pytest.mark.parametrize("command, option", [
     ("train --data synthetic --synthetic-size 60 --max-epochs 1 --out {ro}/run", "--out"),
     ("eval --checkpoint {ckpt} --data synthetic --synthetic-size 60 --json {ro}/eval.json", "--json"),
+    ("export --checkpoint {ckpt} --out {ro}/artifacts", "--out"),
+    ("bench --models mimic --backends eager --batch-sizes 1 --iters 2 --json {ro}/bench.json", "--json"),
+    ("bench --models mimic --backends ort-fp32 --batch-sizes 1 --iters 2 --cache-dir {ro}/cache", "--cache-dir"),
 ])
 def test_unwritable_output_fails_first_in_one_line(read_only, artifacts, command, option):
     folder, run = read_only
