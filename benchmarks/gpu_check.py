@@ -127,27 +127,38 @@ PYTEST = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "--rootdir", "{
 BENCH = ["-m", "mimic_edge.cli", "bench", "--cache-dir", "{work}/cache"]
 
 STEPS = [
-    Step("kernel_tests", 100, "tests/kernels and tests/models with real Triton kernels",
+    Step("kernel_tests", 110, "tests/kernels and tests/models with real Triton kernels",
          PYTEST + ["{repo}/tests/kernels", "{repo}/tests/models", "--junitxml", "{out}/kernel_tests.xml"],
          gpu=True, modules=("torch", "triton", "numpy", "pytest"), outputs=("kernel_tests.xml",)),
-    Step("tensorrt_tests", 110, "engine builds (fp32, fp16, int8) validated against PyTorch, the TensorRT "
+    Step("tensorrt_tests", 90, "engine builds (fp32, fp16, int8) validated against PyTorch, the TensorRT "
          "predictor's profile checks and threads, the C++ example",
          PYTEST + ["-m", "tensorrt", "{repo}/tests/export/test_tensorrt.py",
                    "{repo}/tests/runtime/test_tensorrt_predictor.py", "{repo}/tests/examples/test_cpp_tensorrt.py",
                    "--junitxml", "{out}/tensorrt_tests.xml"],
          gpu=True, tensorrt=True, modules=("torch", "numpy", "onnx", "onnxruntime", "onnxslim", "safetensors", "pytest"),
          outputs=("tensorrt_tests.xml",)),
-    Step("bench_cuda", 150, "mimic-edge bench on CUDA: MIMIC and MISA, preset mosi, eager, the Triton head, ONNX "
+    Step("bench_cuda", 80, "mimic-edge bench on CUDA: MIMIC and MISA, preset mosi, eager, the Triton head, ONNX "
          "Runtime (CUDA EP), TensorRT fp32/fp16/int8 engines and torch-tensorrt, batch 1-1024",
          BENCH + ["--device", "cuda", "--presets", "mosi", "--models", "mimic,misa",
                   "--backends", "eager,triton,ort-fp32,ort-fp16,trt-fp32,trt-fp16,trt-int8,torch-tensorrt",
                   "--batch-sizes", "1,8,64,1024", "--iters", "100", "--budget-s", "{limit-20}",
                   "--json", "{out}/bench_cuda.json", "--csv", "{out}/bench_cuda.csv"],
          gpu=True, modules=("torch", "numpy", "safetensors"), outputs=("bench_cuda.json",)),
-    Step("fusion_head_bench", 45, "the fused Triton fusion head against eager and torch.compile'd PyTorch",
+    Step("fusion_head_bench", 30, "the fused Triton fusion head against eager and torch.compile'd PyTorch",
          ["{repo}/benchmarks/fusion_head.py", "--out", "{out}/fusion_head.json", "--budget-s", "{limit-15}"],
          gpu=True, modules=("torch", "triton"), outputs=("fusion_head.json",)),
-    Step("bench_cpu", 40, "mimic-edge bench on the host CPU: MIMIC, eager and ONNX Runtime fp32, batch 1",
+    Step("lstm_encoder_bench", 45, "the Triton BiLSTM encoder against cuDNN nn.LSTM (B 1-1024, fp32, with and "
+         "without lengths) and MIMIC end to end, eager vs Triton encoder + head",
+         ["{repo}/benchmarks/lstm_encoder.py", "--out", "{out}/lstm_encoder.json", "--dtypes", "fp32",
+          "--model-providers", "eager,triton", "--budget-s", "{limit-15}"],
+         gpu=True, modules=("torch", "triton"), outputs=("lstm_encoder.json",)),
+    Step("aoti_cuda", 60, "the AOTInductor CUDA package (fused Triton head, cuDNN LSTMs): exported, validated "
+         "against PyTorch and timed against eager and the Triton kernels",
+         BENCH + ["--device", "cuda", "--presets", "mosi", "--models", "mimic", "--backends", "eager,triton,aoti",
+                  "--batch-sizes", "1,64", "--iters", "100", "--budget-s", "{limit-15}", "--json", "{out}/aoti_cuda.json"],
+         gpu=True, modules=("torch", "triton", "numpy", "safetensors", "onnx", "onnxslim", "onnxruntime"),
+         outputs=("aoti_cuda.json",)),
+    Step("bench_cpu", 30, "mimic-edge bench on the host CPU: MIMIC, eager and ONNX Runtime fp32, batch 1",
          BENCH + ["--device", "cpu", "--presets", "mosi", "--models", "mimic", "--backends", "eager,ort-fp32",
                   "--batch-sizes", "1", "--iters", "30", "--warmup", "5", "--budget-s", "{limit-15}",
                   "--json", "{out}/bench_cpu.json"],
