@@ -36,6 +36,10 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("aoti", "aoti"),  # AOTInductor package (.pt2) for the bench's device; on CUDA with the fused head
 )}
 BACKEND_NAMES = tuple(BACKENDS)  # in table order
+# `mimic-edge bench` without --all: the fastest backends of each kind a machine may have (a minute or
+# so on a 2-core CPU at batch 1 and 8); those the machine lacks are listed as skipped.
+QUICK_BACKENDS = ("eager", "triton", "ort-fp32", "ort-int8-cpu", "trt-fp16")
+QUICK_BATCH_SIZES = (1, 8)
 
 
 @dataclass

@@ -7,7 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from mimic_edge.bench.config import BACKEND_NAMES, DEVICES, BenchConfig, check_config
+from mimic_edge.bench.config import (BACKEND_NAMES, DEVICES, QUICK_BACKENDS, QUICK_BATCH_SIZES, BenchConfig,
+                                     check_config)
 from mimic_edge.cli._common import EXAMPLES_HELP, int_list, str_list
 from mimic_edge.config import MODEL_NAMES, PRESETS
 from mimic_edge.errors import ConfigError
@@ -23,7 +24,8 @@ class _Help(EXAMPLES_HELP):
         return textwrap.wrap(text, width, break_on_hyphens=False)
 
 EXAMPLES = """examples:
-  mimic-edge bench                                   # every backend, preset mosi, batch 1, 8, 64
+  mimic-edge bench                                   # quick: the fastest backends, preset mosi, batch 1, 8
+  mimic-edge bench --all                             # every backend, batch 1, 8, 64
   mimic-edge bench --presets mosi,mosi-bert --backends eager,ort-fp32 --json bench.json --csv bench.csv
   mimic-edge bench --batch-sizes 1,16,256 --plot latency.png
   mimic-edge bench --device cuda --budget-s 120 --json bench.json   # rows left after 2 minutes: skipped
@@ -41,10 +43,14 @@ def add_parser(sub) -> None:
     what.add_argument("--presets", type=str_list, default=DEFAULTS.presets, metavar="NAME[,NAME]",
                       help=f"comma-separated, some of: {_names(PRESETS)} (default: {_names(DEFAULTS.presets)})")
     what.add_argument("--backends", type=str_list, default=None, metavar="NAME[,NAME]",
-                      help=f"comma-separated, some of: {_names(BACKEND_NAMES)} (default: all; those this machine "
-                           "lacks are listed as skipped)")
-    what.add_argument("--batch-sizes", type=int_list, default=DEFAULTS.batch_sizes,
-                      help=f"comma-separated (default: {_names(DEFAULTS.batch_sizes)})")
+                      help=f"comma-separated, some of: {_names(BACKEND_NAMES)} (default: {_names(QUICK_BACKENDS)}; "
+                           "with --all, every one; those this machine lacks are listed as skipped)")
+    what.add_argument("--batch-sizes", type=int_list, default=None,
+                      help=f"comma-separated (default: {_names(QUICK_BATCH_SIZES)}; with --all, "
+                           f"{_names(DEFAULTS.batch_sizes)})")
+    what.add_argument("--all", action="store_true",
+                      help="the full sweep: every backend and batch sizes "
+                           f"{_names(DEFAULTS.batch_sizes)} (minutes; the default run is a quick one)")
     what.add_argument("--seq-len", type=int, default=None, help="sequence length (default: the preset's, 50)")
     what.add_argument("--device", default=DEFAULTS.device, choices=DEVICES, help="default: cuda when available")
     how = p.add_argument_group("how")
@@ -76,8 +82,10 @@ def _names(values) -> str:
 
 def run(args) -> int:
     efficiency = args.table == "efficiency"
-    cfg = BenchConfig(models=args.models, presets=args.presets, backends=args.backends,
-                      batch_sizes=(1,) if efficiency else args.batch_sizes, seq_len=args.seq_len, warmup=args.warmup,
+    backends = args.backends or (None if args.all else QUICK_BACKENDS)
+    batch_sizes = args.batch_sizes or (DEFAULTS.batch_sizes if args.all else QUICK_BATCH_SIZES)
+    cfg = BenchConfig(models=args.models, presets=args.presets, backends=backends,
+                      batch_sizes=(1,) if efficiency else batch_sizes, seq_len=args.seq_len, warmup=args.warmup,
                       iters=args.iters, threads=args.threads, device=args.device, cache_dir=args.cache_dir)
     check_config(cfg)  # names and numbers, before torch is imported: a typo fails at once
     if args.budget_s is not None and args.budget_s <= 0:

@@ -76,3 +76,20 @@ def test_a_busy_machine_is_named_before_the_table(monkeypatch, capsys):
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     bench_cli._warn_if_busy()
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("argv, backends, batches", [
+    ([], "quick", (1, 8)),
+    (["--all"], None, (1, 8, 64)),
+    (["--all", "--batch-sizes", "2"], None, (2,)),
+    (["--backends", "eager"], ("eager",), (1, 8)),
+])
+def test_the_default_run_is_quick_and_all_is_the_sweep(monkeypatch, argv, backends, batches):
+    import mimic_edge.bench.run
+    from mimic_edge.bench.config import QUICK_BACKENDS
+
+    seen = []
+    monkeypatch.setattr(mimic_edge.bench.run, "run_bench", lambda cfg, **_: seen.append(cfg) or [])
+    assert main(["bench", *argv]) == 0
+    assert seen[0].backends == (QUICK_BACKENDS if backends == "quick" else backends)
+    assert seen[0].batch_sizes == batches
