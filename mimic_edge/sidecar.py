@@ -64,21 +64,31 @@ def write_sidecar(engine_path: str | Path, *, tensorrt_version: str, gpu_name: s
 
 
 def read_sidecar(engine_path: str | Path) -> dict:
-    path = sidecar_path(engine_path)
+    return read_json_record(engine_path, "engine", REQUIRED_KEYS, FORMAT_VERSION, "mimic-edge export --engine")
+
+
+def read_json_record(artifact: str | Path, noun: str, required: tuple[str, ...], version: int,
+                     written_by: str, kind: str | None = None) -> dict:
+    """The JSON sidecar of `artifact` (an engine, a package), checked for its `kind` (when given,
+    first: another artifact's sidecar is named as such), keys and format version: one clear
+    ArtifactError for a missing, unreadable, foreign or incomplete one."""
+    path = sidecar_path(artifact)
     if not path.is_file():
-        raise ArtifactError(f"{engine_path}: no JSON sidecar: expected {path} beside the engine "
-                            "(mimic-edge export --engine writes both)")
+        raise ArtifactError(f"{artifact}: no JSON sidecar: expected {path} beside the {noun} "
+                            f"({written_by} writes both)")
     try:
         record = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{path}: expected the engine's JSON sidecar, found unreadable text ({e})") from None
+        raise ArtifactError(f"{path}: expected the {noun}'s JSON sidecar, found unreadable text ({e})") from None
     if not isinstance(record, dict):
         raise ArtifactError(f"{path}: expected a JSON object, found {type(record).__name__}")
-    missing = [k for k in REQUIRED_KEYS if k not in record]
+    if kind is not None and record.get("kind") != kind:
+        raise ArtifactError(f"{path}: expected a sidecar of kind {kind!r}, found {record.get('kind')!r}")
+    missing = [k for k in required if k not in record]
     if missing:
-        raise ArtifactError(f"{path}: sidecar lacks {missing}: expected keys {list(REQUIRED_KEYS)}")
-    if record["format_version"] != FORMAT_VERSION:
-        raise ArtifactError(f"{path}: expected sidecar format_version {FORMAT_VERSION}, "
+        raise ArtifactError(f"{path}: sidecar lacks {missing}: expected keys {list(required)}")
+    if record["format_version"] != version:
+        raise ArtifactError(f"{path}: expected sidecar format_version {version}, "
                             f"found {record['format_version']!r}")
     return record
 

@@ -18,7 +18,6 @@ them are refused with an InputError before they reach the compiled code.
 """
 from __future__ import annotations
 
-import json
 import platform
 import threading
 from pathlib import Path
@@ -32,7 +31,7 @@ from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactError, ConfigError
 from mimic_edge.io import atomic_write_json
 from mimic_edge.runtime.inputs import check_scores, prepare_inputs
-from mimic_edge.sidecar import file_sha256, sidecar_path
+from mimic_edge.sidecar import file_sha256, read_json_record, sidecar_path
 
 FORMAT_VERSION = 1
 KIND = "aoti-package"
@@ -76,24 +75,8 @@ def write_package_sidecar(package: str | Path, record: dict) -> Path:
 
 
 def read_package_sidecar(package: str | Path) -> dict:
-    path = sidecar_path(package)
-    if not path.is_file():
-        raise ArtifactError(f"{package}: no JSON sidecar: expected {path} beside the package "
-                            "(mimic-edge export --format pt2 writes both)")
-    try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{path}: expected the package's JSON sidecar, found unreadable text ({e})") from None
-    if not isinstance(record, dict) or record.get("kind") != KIND:
-        found = record.get("kind") if isinstance(record, dict) else type(record).__name__
-        raise ArtifactError(f"{path}: expected a sidecar of kind {KIND!r}, found {found!r}")
-    missing = [k for k in REQUIRED_KEYS if k not in record]
-    if missing:
-        raise ArtifactError(f"{path}: sidecar lacks {missing}: expected keys {list(REQUIRED_KEYS)}")
-    if record["format_version"] != FORMAT_VERSION:
-        raise ArtifactError(f"{path}: expected sidecar format_version {FORMAT_VERSION}, "
-                            f"found {record['format_version']!r}")
-    return record
+    return read_json_record(package, "package", REQUIRED_KEYS, FORMAT_VERSION, "mimic-edge export --format pt2",
+                            kind=KIND)
 
 
 def check_package_sidecar(package: str | Path) -> dict:
