@@ -5,6 +5,8 @@ import torch
 import triton
 import triton.language as tl
 
+from mimic_edge.kernels.errors import KernelTypeError
+
 
 @triton.jit
 def _operand(x, OPERAND: tl.constexpr, UPCAST: tl.constexpr):
@@ -21,3 +23,15 @@ def dot_precision(dtype: torch.dtype) -> str:
     if dtype != torch.float32:
         return "ieee"  # unused: fp16/bf16 dots are tensor-core dots
     return "tf32x3" if torch.get_float32_matmul_precision() == "highest" else "tf32"
+
+
+def check_device(op: str, devices: set[str], device: torch.device, interpreted: bool) -> None:
+    """All of `op`'s tensors (`devices`) on one device, `device`, and one its kernel can run on."""
+    if len(devices) > 1:
+        raise KernelTypeError(f"{op}: expected all tensors on one device, found {sorted(devices)}")
+    if device.type == "cpu" and not interpreted:
+        raise KernelTypeError(f"{op}: CPU tensors need Triton's interpreter, which is off (TRITON_INTERPRET=1 "
+                              f"must be set before mimic_edge.kernels.{op} is first used): use CUDA tensors, "
+                              f"the interpreter, or {op}_reference")
+    if device.type not in ("cpu", "cuda"):
+        raise KernelTypeError(f"{op}: expected CUDA tensors (or CPU ones under Triton's interpreter), found {device}")

@@ -60,7 +60,7 @@ from torch import Tensor
 from torch.library import triton_op, wrap_triton
 from triton.runtime.interpreter import InterpretedFunction
 
-from mimic_edge.kernels._common import _operand, dot_precision
+from mimic_edge.kernels._common import _operand, check_device, dot_precision
 from mimic_edge.kernels.errors import KernelInputError, KernelTypeError
 from mimic_edge.kernels.reference import fusion_head_reference
 
@@ -307,15 +307,7 @@ def _check(tensors: dict[str, Tensor], algorithm: str, block_b: int | None) -> N
     if h.dtype not in _DTYPES or len(set(dtypes)) > 1:
         found = ", ".join(f"{name} {str(x.dtype).removeprefix('torch.')}" for name, x in tensors.items())
         raise KernelTypeError(f"fusion_head: expected one dtype, float32, float16 or bfloat16, for all tensors; found {found}")
-    devices = sorted({str(x.device) for x in tensors.values()})
-    if len(devices) > 1:
-        raise KernelTypeError(f"fusion_head: expected all tensors on one device, found {devices}")
-    if h.device.type == "cpu" and not _INTERPRETED:
-        raise KernelTypeError("fusion_head: CPU tensors need Triton's interpreter, which is off (TRITON_INTERPRET=1 "
-                              "must be set before mimic_edge.kernels.fusion_head is first used): use CUDA tensors, "
-                              "the interpreter, or fusion_head_reference")
-    if h.device.type not in ("cpu", "cuda"):
-        raise KernelTypeError(f"fusion_head: expected CUDA tensors (or CPU ones under Triton's interpreter), found {h.device}")
+    check_device("fusion_head", {str(x.device) for x in tensors.values()}, h.device, _INTERPRETED)
 
 
 def fusion_head(h: Tensor, i: Tensor, s: Tensor, w_m: Tensor, b_m: Tensor, w_i: Tensor, b_i: Tensor,

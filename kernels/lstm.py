@@ -56,7 +56,7 @@ from torch import Tensor
 from torch.library import triton_op, wrap_triton
 from triton.runtime.interpreter import InterpretedFunction
 
-from mimic_edge.kernels._common import _operand, dot_precision
+from mimic_edge.kernels._common import _operand, check_device, dot_precision
 from mimic_edge.kernels.errors import KernelInputError, KernelTypeError
 from mimic_edge.kernels.lstm_reference import bilstm_encoders_reference
 
@@ -336,16 +336,8 @@ def _check(xs, weights, lengths) -> None:
            if n is not None and n.dtype not in _INDEX_DTYPES]
     if bad:
         raise KernelTypeError(f"bilstm_encoders: lengths: expected int32 or int64, found {', '.join(bad)}")
-    devices = sorted({str(x.device) for x in tensors.values()} | {str(n.device) for n in lengths if n is not None})
-    if len(devices) > 1:
-        raise KernelTypeError(f"bilstm_encoders: expected all tensors on one device, found {devices}")
-    if x0.device.type == "cpu" and not _INTERPRETED:
-        raise KernelTypeError("bilstm_encoders: CPU tensors need Triton's interpreter, which is off (TRITON_INTERPRET=1 "
-                              "must be set before mimic_edge.kernels.bilstm_encoders is first used): use CUDA "
-                              "tensors, the interpreter, or bilstm_encoders_reference")
-    if x0.device.type not in ("cpu", "cuda"):
-        raise KernelTypeError(f"bilstm_encoders: expected CUDA tensors (or CPU ones under Triton's interpreter), "
-                              f"found {x0.device}")
+    devices = {str(x.device) for x in tensors.values()} | {str(n.device) for n in lengths if n is not None}
+    check_device("bilstm_encoders", devices, x0.device, _INTERPRETED)
 
 
 def bilstm_encoders(xs: Sequence[Tensor], weights: Sequence[Sequence[Tensor]],
