@@ -152,9 +152,10 @@ STEPS = [
          ["{repo}/benchmarks/lstm_encoder.py", "--out", "{out}/lstm_encoder.json", "--dtypes", "fp32",
           "--model-providers", "eager,triton", "--budget-s", "{limit-15}"],
          gpu=True, modules=("torch", "triton"), outputs=("lstm_encoder.json",)),
-    Step("aoti_cuda", 60, "the AOTInductor CUDA package (fused Triton head, cuDNN LSTMs): exported, validated "
-         "against PyTorch and timed against eager and the Triton kernels",
-         BENCH + ["--device", "cuda", "--presets", "mosi", "--models", "mimic", "--backends", "eager,triton,aoti",
+    Step("aoti_cuda", 60, "the AOTInductor CUDA package (Triton BiLSTM encoders and fused head): exported, validated "
+         "against PyTorch and timed against eager, the Triton kernels and the TensorRT fp16 engine (cached by "
+         "bench_cuda; skipped without TensorRT)",
+         BENCH + ["--device", "cuda", "--presets", "mosi", "--models", "mimic", "--backends", "eager,triton,aoti,trt-fp16",
                   "--batch-sizes", "1,64", "--iters", "100", "--budget-s", "{limit-15}", "--json", "{out}/aoti_cuda.json"],
          gpu=True, modules=("torch", "triton", "numpy", "safetensors", "onnx", "onnxslim", "onnxruntime"),
          outputs=("aoti_cuda.json",)),

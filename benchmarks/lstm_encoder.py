@@ -17,7 +17,7 @@ max error against eager (PyTorch's defaults: cuDNN's fp32 LSTMs in TF32, recorde
 CUDA graphs, what a latency-bound caller at B = 1 wants), one dynamic-batch graph each.
 Plus an empty Triton kernel's launch, and the issue's targets (MIMIC at B = 1: ≤ 0.1 ms on
 Triton kernels, faster than eager). TensorRT and AOTInductor (.pt2) rows are not here:
-`mimic-edge bench` measures TensorRT in the same gpu_check run; the .pt2 target is not built.
+`mimic-edge bench` measures them in the same gpu_check run (steps bench_cuda and aoti_cuda).
 
 The JSON is rewritten after every row, so a run cut short keeps what it measured; rows left
 when --budget-s is spent are recorded as skipped. Without a GPU: says so and exits 0.

@@ -3,10 +3,13 @@ and sequence axes, compiled and packaged by AOTInductor for CPU or CUDA. The pac
 from Python (mimic_edge.runtime) and from C++ with libtorch (examples/cpp/aoti).
 
 What is compiled (`pt2_model`), with the checkpoint's weights:
-- the fusion head: on CUDA with Triton installed, the fused Triton kernel
-  (mimic_edge.kernels.fusion_head, a torch.library.triton_op: AOTInductor compiles it into the
-  package); on CPU the PyTorch head (AOTInductor's CPU backend emits C++, not Triton);
-- each nn.LSTM as one ATen op per direction that torch.export keeps whole:
+- on CUDA with Triton installed, MIMIC runs on its two Triton kernels: the three BiLSTM
+  encoders in one launch (mimic_edge.kernels.bilstm_encoders) and the fused head
+  (mimic_edge.kernels.fusion_head). Both are torch.library.triton_ops: torch.export keeps each
+  as one node, and AOTInductor decomposes it into its input GEMMs and its kernel launch, with
+  the grid and the sequence lengths symbolic, and compiles the kernel into the package;
+- otherwise (CPU: AOTInductor's CPU backend emits C++, not Triton; MISA; no Triton) the
+  PyTorch head, and each nn.LSTM as one ATen op per direction that torch.export keeps whole:
   `aten.mkldnn_rnn_layer` (oneDNN, what torch.compile lowers a CPU LSTM to) on CPU,
   `aten._cudnn_rnn` (what nn.LSTM calls on CUDA) on CUDA. torch.export switches oneDNN and
   cuDNN off while it traces (torch/export/_trace.py, `_ignore_backend_decomps`), so a plain
@@ -58,11 +61,11 @@ def unavailable_reason(device: str) -> str | None:
 
 
 def kernel_choices(config, device: str) -> dict[str, str]:
-    """The config fields that choose kernels, as the package for `device` has them: the fused
-    Triton head on CUDA when Triton is installed, PyTorch code otherwise. The Triton BiLSTM
-    encoder (encoder="triton") is not packaged: the LSTMs are ATen ops (see the module doc)."""
-    fused = device == "cuda" and triton_head_usable(torch.device("cuda"))
-    wanted = {"fusion_head": "triton" if fused else "torch", "encoder": "torch"}
+    """The config fields that choose kernels, as the package for `device` has them: the Triton
+    kernels (BiLSTM encoders, fused head) on CUDA when Triton is installed, PyTorch code
+    otherwise, whatever the checkpoint says."""
+    kernels = "triton" if device == "cuda" and triton_head_usable(torch.device("cuda")) else "torch"
+    wanted = {"fusion_head": kernels, "encoder": kernels}
     fields = {f.name for f in dataclasses.fields(config)}
     return {k: v for k, v in wanted.items() if k in fields}  # MISA has no such fields
 
@@ -125,15 +128,28 @@ class ExportLSTM(nn.LSTM):
 
 
 def pt2_model(model: nn.Module, device: str) -> nn.Module:
-    """The module compiled for `device`: `model`'s weights under its config with the package's
-    kernels (`kernel_choices`), every nn.LSTM an ExportLSTM; eval mode, on `device`."""
+    """The module compiled for `device`, in eval mode, still on the CPU (build_package moves it):
+    `model`'s weights under its config with the package's kernels (`kernel_choices`); every
+    nn.LSTM an ExportLSTM unless the Triton encoder runs them (it only reads their weights)."""
     config = dataclasses.replace(model.config, **kernel_choices(model.config, device))
     compiled = model_from_config(config)
     compiled.load_state_dict(model.state_dict())
-    for name, module in list(compiled.named_modules()):
-        if type(module) is nn.LSTM:
-            compiled.set_submodule(name, ExportLSTM.from_lstm(module, device))
-    return compiled.to(device).eval()
+    if not triton_encoder(config):
+        for name, module in list(compiled.named_modules()):
+            if type(module) is nn.LSTM:
+                compiled.set_submodule(name, ExportLSTM.from_lstm(module, device))
+    return compiled.eval()
+
+
+def triton_encoder(config) -> bool:
+    return getattr(config, "encoder", "torch") == "triton"  # MISA has no such field
+
+
+def lstm_op(config, device: str) -> str:
+    """What the package's LSTMs run as (the sidecar's "lstm")."""
+    if triton_encoder(config):
+        return "mimic_edge::bilstm_encoders (Triton)"
+    return "aten._cudnn_rnn" if device == "cuda" else "aten.mkldnn_rnn_layer"
 
 
 def _example_size(r: Range) -> int:
@@ -163,8 +179,9 @@ def export_program(module: nn.Module, profile: Profile, device: str) -> torch.ex
     """torch.export of `module` (a `pt2_model`) with the profile's dynamic axes."""
     examples, shapes = dynamic_shapes(profile)
     dims = module.config.dims
-    gen = torch.Generator().manual_seed(0)
-    inputs = tuple(torch.randn(*examples[m], dims[m], generator=gen).to(device) for m in MODALITIES)
+    # the values do not matter (nothing branches on them); made on `device` directly, which also
+    # works for fake CUDA tensors traced on a machine without a GPU
+    inputs = tuple(torch.zeros(*examples[m], dims[m], device=device) for m in MODALITIES)
     with torch.no_grad(), _quiet_torch_deprecation():
         return torch.export.export(module, inputs, dynamic_shapes=shapes)
 
@@ -197,7 +214,7 @@ def package_metadata(module: nn.Module, profile: Profile) -> dict[str, str]:
 class BuiltPackage:
     path: Path
     fusion_head: str  # "triton" | "torch" | "n/a" (a model without a fusion head)
-    lstm: str  # the ATen op each LSTM direction runs as
+    lstm: str  # what the LSTMs run as (lstm_op)
     export_seconds: float
     compile_seconds: float
 
@@ -205,7 +222,7 @@ class BuiltPackage:
 def build_package(model: nn.Module, profile: Profile, device: str, path: Path) -> BuiltPackage:
     """Export and compile `model` for `device` into the package file `path` (written by
     AOTInductor; the caller stages it and writes the sidecar)."""
-    module = pt2_model(model, device)
+    module = pt2_model(model, device).to(device)
     seq = profile.seq[MODALITIES[0]]
     ranges = f"batch {profile.batch.min}..{profile.batch.max}, sequences {seq.min}..{seq.max}"
     start = time.perf_counter()
@@ -223,8 +240,7 @@ def build_package(model: nn.Module, profile: Profile, device: str, path: Path) -
                 inductor_configs={"aot_inductor.metadata": package_metadata(module, profile)})
     except Exception as e:  # a compiler error, a lowering AOTInductor lacks
         raise ExportError(f"AOTInductor could not compile the {device} package ({ranges}): {_first_line(e)}") from e
-    return BuiltPackage(path, getattr(module.config, "fusion_head", "n/a"),
-                        "aten._cudnn_rnn" if device == "cuda" else "aten.mkldnn_rnn_layer",
+    return BuiltPackage(path, getattr(module.config, "fusion_head", "n/a"), lstm_op(module.config, device),
                         exported - start, time.perf_counter() - exported)
 
 

@@ -38,8 +38,10 @@ class UnimodalEncoder(nn.Module):
         """nn.LSTM's 8 weights in its order (forward w_ih, w_hh, b_ih, b_hh, then reverse), for the
         Triton encoder. Under torch.compile, the list kept at construction: Dynamo refuses to trace
         into an nn.LSTM module, even to read its parameters (module.to() and load_state_dict keep
-        the Parameter objects; load_state_dict(assign=True) would not)."""
-        if torch.compiler.is_compiling():
+        the Parameter objects; load_state_dict(assign=True) would not). Not under torch.export,
+        which traces nn.LSTM as Python and swaps in its own parameters: the kept list would hold
+        the originals, exported as constants beside the unused parameters."""
+        if torch.compiler.is_compiling() and not torch.compiler.is_exporting():
             return self._lstm_weights
         return [w for direction in self.lstm.all_weights for w in direction]
 

@@ -5,9 +5,11 @@ trace (on the meta device) and the pipeline's failure path (with the session's p
 in place of a compile)."""
 from __future__ import annotations
 
-import dataclasses
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -78,23 +80,30 @@ def test_cli_help_shows_the_pt2_format(capsys):
 # --- what is compiled -----------------------------------------------------------------------
 
 def test_kernels_per_device():
-    mimic = build_model("mimic").config
+    mimic = build_model("mimic", encoder="triton", fusion_head="triton").config
     assert kernel_choices(mimic, "cpu") == {"fusion_head": "torch", "encoder": "torch"}
     expected = "triton" if aoti.triton_head_usable(torch.device("cuda")) else "torch"  # Triton installed or not
-    assert kernel_choices(mimic, "cuda") == {"fusion_head": expected, "encoder": "torch"}
+    assert kernel_choices(build_model("mimic").config, "cuda") == {"fusion_head": expected, "encoder": expected}
     assert kernel_choices(build_model("misa").config, "cuda") == {}  # no fusion head to fuse
 
 
 @pytest.mark.skipif(not aoti.triton_head_usable(torch.device("cuda")), reason="triton is not installed")
-def test_on_cuda_the_model_config_uses_the_fused_triton_head():
-    config = build_model("mimic").config
-    assert dataclasses.replace(config, **kernel_choices(config, "cuda")).fusion_head == "triton"
+def test_on_cuda_the_model_runs_on_both_triton_kernels():
+    model = build_model("mimic").eval()  # a checkpoint's defaults: PyTorch encoders and head
+    compiled = pt2_model(model, "cuda")
+    assert (compiled.config.encoder, compiled.config.fusion_head) == ("triton", "triton")
+    # the Triton encoder reads the nn.LSTMs' weights: they stay plain, with the checkpoint's values
+    assert sum(type(m) is nn.LSTM for m in compiled.modules()) == 3
+    assert not any(isinstance(m, ExportLSTM) for m in compiled.modules())
+    assert all(torch.equal(a, b) for a, b in zip(compiled.state_dict().values(), model.state_dict().values()))
+    assert aoti.lstm_op(compiled.config, "cuda") == "mimic_edge::bilstm_encoders (Triton)"
 
 
-def test_a_cpu_package_uses_the_pytorch_head_whatever_the_checkpoint_says():
-    model = build_model("mimic", fusion_head="triton").eval()
+def test_a_cpu_package_uses_the_pytorch_kernels_whatever_the_checkpoint_says():
+    model = build_model("mimic", fusion_head="triton", encoder="triton").eval()
     compiled = pt2_model(model, "cpu")
-    assert compiled.config.fusion_head == "torch"
+    assert (compiled.config.encoder, compiled.config.fusion_head) == ("torch", "torch")
+    assert aoti.lstm_op(compiled.config, "cpu") == "aten.mkldnn_rnn_layer"
     assert not any(type(m) is nn.LSTM for m in compiled.modules())
     assert sum(isinstance(m, ExportLSTM) for m in compiled.modules()) == 3
 
@@ -151,17 +160,87 @@ def test_cuda_variant_traces_with_dynamic_axes_on_the_meta_device():
 
 
 @pytest.mark.skipif(not aoti.triton_head_usable(torch.device("cpu")), reason="needs triton (CPU: TRITON_INTERPRET=1)")
-def test_the_fused_triton_head_is_inside_the_exported_program():
-    """What AOTInductor compiles into a CUDA package: the fused head's triton_op stays one node of
-    the exported program (here traced on CPU through Triton's interpreter)."""
+def test_both_triton_kernels_are_inside_the_exported_program_and_it_equals_eager(make_inputs):
+    """What AOTInductor compiles into a CUDA package, traced and run on CPU through Triton's
+    interpreter: each triton_op is one node, the LSTM weights are the program's parameters (not
+    constants captured beside them), and the program equals the PyTorch model across the axes."""
     torch.manual_seed(0)
-    model = build_model("mimic", fusion_head="triton").eval()
-    for name, module in list(model.named_modules()):
-        if type(module) is nn.LSTM:
-            model.set_submodule(name, ExportLSTM.from_lstm(module, "cpu"))
+    reference = build_model("mimic").eval()
+    model = build_model("mimic", fusion_head="triton", encoder="triton").eval()
+    model.load_state_dict(reference.state_dict())
     program = export_program(model, PROFILE, "cpu")
     targets = [str(n.target) for n in program.graph.nodes if n.op == "call_function"]
-    assert "mimic_edge.fusion_head.default" in targets and "aten.max_pool3d.default" not in targets
+    assert targets.count("mimic_edge.bilstm_encoders.default") == 1 and "mimic_edge.fusion_head.default" in targets
+    assert not [t for t in targets if t.startswith("aten.") and ("lstm" in t or "rnn" in t or "max_pool3d" in t)]
+    assert not program.constants
+    assert sum(".lstm." in name for name in program.graph_signature.parameters) == 3 * 8
+    for batch, lengths in ((1, (1, 1, 1)), (3, (7, 100, 4))):
+        inputs = make_inputs(model.config, batch, lengths)
+        with torch.no_grad():
+            found, expected = program.module()(*inputs), reference(*inputs)
+        assert_close(found.numpy(), expected.double().numpy(), EAGER_ATOL, f"b={batch} L={lengths}")
+
+
+# Traced as benchmarks/gpu_check.sh's CUDA package is, on fake CUDA tensors (no GPU needed) and
+# without Triton's interpreter (so torch sees the kernels' launches), in a subprocess.
+_FAKE_CUDA_TRACE = """
+import json, logging
+import torch
+from torch import nn
+from torch._higher_order_ops.triton_kernel_wrap import kernel_side_table
+from torch._subclasses.fake_tensor import FakeTensorMode
+from mimic_edge import build_model
+from mimic_edge.export.aoti import export_program, pt2_model
+from mimic_edge.export.tensorrt import make_profile
+
+# without a GPU driver, torch cannot analyse which tensors a kernel writes and says so at length
+logging.getLogger("torch._higher_order_ops.triton_kernel_wrap").setLevel(logging.ERROR)
+module = pt2_model(build_model("mimic").eval(), "cuda")
+with FakeTensorMode():
+    for name, p in list(module.named_parameters()):
+        owner, _, attr = name.rpartition(".")
+        fake = torch.empty(p.shape, dtype=p.dtype, device="cuda")
+        setattr(module.get_submodule(owner), attr, nn.Parameter(fake, requires_grad=False))
+    program = export_program(module, make_profile("1:1:64", "1:50:100"), "cuda")
+ops = [str(n.target) for n in program.graph.nodes if n.op == "call_function"]
+lowered = program.run_decompositions({}, decompose_custom_triton_ops=True)  # what AOTInductor compiles
+launches = []
+for node in lowered.graph.nodes:
+    if node.target is torch.ops.higher_order.triton_kernel_wrapper_functional:
+        args = node.kwargs["kwargs"]
+        launches.append({
+            "kernel": kernel_side_table.get_kernel(node.kwargs["kernel_idx"]).fn.__name__,
+            "grid": [str(g.meta["val"]) if isinstance(g, torch.fx.Node) else g for g in node.kwargs["grid"][0]],
+            "ints": {k: str(v.meta["val"]) for k, v in args.items()
+                     if k.startswith(("seq_len", "batch")) and isinstance(v, torch.fx.Node)},
+            "device": str(args["Out" if "Out" in args else "O0"].meta["val"].device)})
+print(json.dumps({"ops": ops, "launches": launches,
+                  "ranges": sorted([int(r.lower), int(r.upper)] for r in program.range_constraints.values())}))
+"""
+
+
+@pytest.mark.skipif(not aoti.triton_head_usable(torch.device("cuda")), reason="triton is not installed")
+def test_the_cuda_package_launches_both_triton_kernels_with_symbolic_shapes(tmp_path):
+    """The CUDA package's program without a GPU: the two triton_ops, and after the decomposition
+    AOTInductor applies, two kernel launches on CUDA tensors whose grid, batch and sequence
+    lengths are the program's symbols (one package for every shape in the ranges). Compiling
+    and timing it on a GPU is benchmarks/gpu_check.sh's `aoti_cuda` step."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    result = subprocess.run([sys.executable, "-c", _FAKE_CUDA_TRACE], capture_output=True, text=True,
+                            timeout=300, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["ranges"] == [[1, 64], [1, 100], [1, 100], [1, 100]]
+    assert "mimic_edge.bilstm_encoders.default" in found["ops"] and "mimic_edge.fusion_head.default" in found["ops"]
+    assert not [op for op in found["ops"] if op.startswith("aten.") and ("lstm" in op or "rnn" in op)]
+    lstm, head = sorted(found["launches"], key=lambda launch: launch["kernel"])
+    assert lstm["kernel"] == "_bilstm_kernel" and head["kernel"] == "_fusion_head_kernel"
+    assert lstm["device"] == head["device"] == "cuda:0"
+    batch = lstm["ints"]["batch"]
+    assert not batch.isdigit() and head["ints"]["batch"] == batch
+    assert lstm["grid"][1:] == [3, 2] and batch in lstm["grid"][0]  # (sample blocks, modality, direction)
+    seq = [lstm["ints"][f"seq_len{m}"] for m in range(3)]
+    assert len(set(seq)) == 3 and not any(s.isdigit() for s in seq)  # one symbol per modality
 
 
 def test_a_failed_trace_is_one_export_error(monkeypatch, tmp_path):
