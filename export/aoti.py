@@ -145,11 +145,15 @@ def triton_encoder(config) -> bool:
     return getattr(config, "encoder", "torch") == "triton"  # MISA has no such field
 
 
-def lstm_op(config, device: str) -> str:
-    """What the package's LSTMs run as (the sidecar's "lstm")."""
-    if triton_encoder(config):
-        return "mimic_edge::bilstm_encoders (Triton)"
-    return "aten._cudnn_rnn" if device == "cuda" else "aten.mkldnn_rnn_layer"
+def package_kernels(config, device: str) -> dict[str, str]:
+    """What a package of `config` compiled here for `device` runs, as its sidecar records it:
+    the fusion head ("triton" | "torch" | "n/a": MISA has none) and what the LSTMs run as."""
+    chosen = dataclasses.replace(config, **kernel_choices(config, device))
+    if triton_encoder(chosen):
+        lstm = "mimic_edge::bilstm_encoders (Triton)"
+    else:
+        lstm = "aten._cudnn_rnn" if device == "cuda" else "aten.mkldnn_rnn_layer"
+    return {"fusion_head": getattr(chosen, "fusion_head", "n/a"), "lstm": lstm}
 
 
 def _example_size(r: Range) -> int:
@@ -214,7 +218,7 @@ def package_metadata(module: nn.Module, profile: Profile) -> dict[str, str]:
 class BuiltPackage:
     path: Path
     fusion_head: str  # "triton" | "torch" | "n/a" (a model without a fusion head)
-    lstm: str  # what the LSTMs run as (lstm_op)
+    lstm: str  # what the LSTMs run as
     export_seconds: float
     compile_seconds: float
 
@@ -240,8 +244,8 @@ def build_package(model: nn.Module, profile: Profile, device: str, path: Path) -
                 inductor_configs={"aot_inductor.metadata": package_metadata(module, profile)})
     except Exception as e:  # a compiler error, a lowering AOTInductor lacks
         raise ExportError(f"AOTInductor could not compile the {device} package ({ranges}): {_first_line(e)}") from e
-    return BuiltPackage(path, getattr(module.config, "fusion_head", "n/a"), lstm_op(module.config, device),
-                        exported - start, time.perf_counter() - exported)
+    kernels = package_kernels(module.config, device)
+    return BuiltPackage(path, kernels["fusion_head"], kernels["lstm"], exported - start, time.perf_counter() - exported)
 
 
 def _first_line(e: Exception) -> str:

@@ -230,9 +230,11 @@ def exported_pt2(model, ctx: Context, seq_len: int) -> Path:
     """The validated AOTInductor package of `model` for `ctx.device`, made once per cache like the
     ONNX artifacts, with ranges that reach the run's largest batch and `seq_len` (batch
     1:1:max_batch, sequence 1:L:max(2L, seq_len), L the preset's). A cached package that does not
-    run here (another torch release or CPU: its sidecar says) or whose ranges stop short is
-    compiled again."""
+    run here (another torch release or CPU: its sidecar says), whose ranges stop short, or that
+    runs other kernels than a package compiled now would (Triton installed since) is compiled
+    again."""
     from mimic_edge.config import get_preset
+    from mimic_edge.export.aoti import package_kernels
     from mimic_edge.runtime.aoti_predictor import check_package_sidecar
 
     path = ctx.artifact_dir / f"{ctx.model_name}.{ctx.device}.pt2"
@@ -240,7 +242,9 @@ def exported_pt2(model, ctx: Context, seq_len: int) -> Path:
         record = check_package_sidecar(path) if path.is_file() else None
     except ArtifactError:
         record = None
-    if record is None or record["batch"][2] < ctx.max_batch or min(r[2] for r in record["seq"].values()) < seq_len:
+    kernels = package_kernels(model.config, ctx.device)
+    if (record is None or record["batch"][2] < ctx.max_batch or min(r[2] for r in record["seq"].values()) < seq_len
+            or any(record.get(key) != value for key, value in kernels.items())):
         save_checkpoint(model, ctx.artifact_dir / ctx.model_name)
         length = get_preset(ctx.preset).seq_len
         seq = f"1:{length}:{max(2 * length, seq_len)}"

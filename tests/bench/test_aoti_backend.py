@@ -64,6 +64,21 @@ def test_a_cached_package_that_cannot_run_here_is_compiled_again(artifacts, tmp_
     assert (config.format, config.device, config.batch, config.seq) == ("pt2", "cpu", "1:1:8", "1:50:100")
 
 
+def test_a_cached_package_with_other_kernels_is_compiled_again(artifacts, tmp_path, monkeypatch):
+    """A package compiled before Triton was installed (here: one whose sidecar says cuDNN LSTMs)
+    would time other kernels than the export now compiles."""
+    package = cached(artifacts, tmp_path)
+    record = json.loads(sidecar_path(package).read_text())
+    assert record["lstm"] == "aten.mkldnn_rnn_layer" and record["fusion_head"] == "torch"
+    sidecar_path(package).write_text(json.dumps({**record, "lstm": "aten._cudnn_rnn"}))
+    exports = []
+    monkeypatch.setattr(backends.exporter, "export", lambda config, log: exports.append(config))
+    torch.manual_seed(0)
+    ctx = Context("mimic", "mosi", "cpu", 1, package.parent, 0, BACKENDS["aoti"], max_batch=8)
+    setup_aoti(build_model("mimic").eval(), [np.zeros((1, 6, d), np.float32) for d in (300, 74, 47)], ctx)
+    assert [config.format for config in exports] == ["pt2"]
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_aoti_on_cuda_without_a_gpu_is_unavailable(tmp_path):
     ctx = Context("mimic", "mosi", "cuda", None, tmp_path, 0, BACKENDS["aoti"])

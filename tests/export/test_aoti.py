@@ -96,14 +96,16 @@ def test_on_cuda_the_model_runs_on_both_triton_kernels():
     assert sum(type(m) is nn.LSTM for m in compiled.modules()) == 3
     assert not any(isinstance(m, ExportLSTM) for m in compiled.modules())
     assert all(torch.equal(a, b) for a, b in zip(compiled.state_dict().values(), model.state_dict().values()))
-    assert aoti.lstm_op(compiled.config, "cuda") == "mimic_edge::bilstm_encoders (Triton)"
+    assert aoti.package_kernels(model.config, "cuda") == {"fusion_head": "triton",
+                                                          "lstm": "mimic_edge::bilstm_encoders (Triton)"}
 
 
 def test_a_cpu_package_uses_the_pytorch_kernels_whatever_the_checkpoint_says():
     model = build_model("mimic", fusion_head="triton", encoder="triton").eval()
     compiled = pt2_model(model, "cpu")
     assert (compiled.config.encoder, compiled.config.fusion_head) == ("torch", "torch")
-    assert aoti.lstm_op(compiled.config, "cpu") == "aten.mkldnn_rnn_layer"
+    assert aoti.package_kernels(model.config, "cpu") == {"fusion_head": "torch", "lstm": "aten.mkldnn_rnn_layer"}
+    assert aoti.package_kernels(build_model("misa").config, "cuda") == {"fusion_head": "n/a", "lstm": "aten._cudnn_rnn"}
     assert not any(type(m) is nn.LSTM for m in compiled.modules())
     assert sum(isinstance(m, ExportLSTM) for m in compiled.modules()) == 3
 
