@@ -17,20 +17,21 @@ Without --checkpoint the model has seeded fresh weights (latency does not depend
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from mimic_edge import build_model, load_checkpoint, save_checkpoint
+from mimic_edge.bench.report import machine_info
+from mimic_edge.bench.timing import interleaved_runs
 from mimic_edge.config import MODALITIES
 from mimic_edge.data import synthetic
 from mimic_edge.export import ExportConfig, export
@@ -43,16 +44,8 @@ from mimic_edge.runtime.torch_predictor import TorchPredictor
 
 def timed(predictors: dict, inputs: list[np.ndarray], rounds: int, iters: int) -> dict:
     """p50/p99 ms per predictor, all alternating in rounds, with each p50 as a ratio to ORT's."""
-    for p in predictors.values():
-        for _ in range(50):
-            p.predict(*inputs)
-    times: dict[str, list[float]] = {k: [] for k in predictors}
-    for _ in range(rounds):
-        for key, p in predictors.items():
-            for _ in range(iters):
-                start = time.perf_counter()
-                p.predict(*inputs)
-                times[key].append((time.perf_counter() - start) * 1e3)
+    times = interleaved_runs({k: functools.partial(p.predict, *inputs) for k, p in predictors.items()},
+                             warmup=50, rounds=rounds, iters=iters)
     result = {k: {"p50_ms": statistics.median(v), "p99_ms": float(np.percentile(v, 99))} for k, v in times.items()}
     for r in result.values():
         r["ratio_to_ort_fp32"] = r["p50_ms"] / result["ort-fp32"]["p50_ms"]
@@ -135,16 +128,6 @@ def lstm_alone(model, inputs: list[np.ndarray], iters: int) -> dict:
     return out
 
 
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    import onnxruntime
-
-    return {"cpu": cpu, "cpus": os.cpu_count(), "isa": torch.backends.cpu.get_cpu_capability(),
-            "python": platform.python_version(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="a trained MIMIC checkpoint (default: seeded fresh weights, preset mosi)")
@@ -173,7 +156,7 @@ def main() -> int:
         }
         latency = timed(predictors, inputs, args.rounds, args.iters)
     lstm = lstm_alone(model, inputs, 2000)
-    run = {"machine": machine(), "load_average_before": load_before, "threads": 1, "batch": 1,
+    run = {"machine": {**machine_info("cpu"), "isa": torch.backends.cpu.get_cpu_capability()}, "load_average_before": load_before, "threads": 1, "batch": 1,
            "seq_len": int(inputs[0].shape[1]), "preset": model.config.preset,
            "weights": args.checkpoint or "fresh (seed 0)", "rounds": args.rounds, "iters": args.iters,
            "export_seconds": {k: round(v["seconds"], 1) for k, v in made.items()},

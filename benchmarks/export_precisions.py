@@ -14,17 +14,17 @@ alternate between the artifacts, so that a load change on a shared machine hits 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
+import functools
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from mimic_edge.bench.report import machine_info
+from mimic_edge.bench.timing import interleaved_runs
 from mimic_edge.config import MODALITIES, OUTPUT_NAME
 from mimic_edge.export import PRECISIONS, ExportConfig, export
 from mimic_edge.io import atomic_write_json
@@ -39,16 +39,8 @@ def session(path: Path, threads: int):
 def p50_side_by_side(paths: dict[str, Path], feeds: dict, threads: int, rounds: int, iters: int) -> dict[str, float]:
     """Median latency (ms) per artifact over `rounds` × `iters` calls, the artifacts alternating."""
     sessions = {k: session(p, threads) for k, p in paths.items()}
-    times = {k: [] for k in sessions}
-    for s in sessions.values():
-        for _ in range(50):
-            s.run(None, feeds)
-    for _ in range(rounds):
-        for key, s in sessions.items():
-            for _ in range(iters):
-                start = time.perf_counter()
-                s.run(None, feeds)
-                times[key].append((time.perf_counter() - start) * 1e3)
+    times = interleaved_runs({k: functools.partial(s.run, None, feeds) for k, s in sessions.items()},
+                             warmup=50, rounds=rounds, iters=iters)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -58,10 +50,10 @@ def check(report: dict, suffix: str) -> float:
 
 def export_rows(model: str, checkpoint: str | None, out: Path, args) -> list[dict]:
     rows, paths = [], {}
-    for precision in PRECISIONS:
+    for precision, entry in PRECISIONS.items():  # keys: fp32, fp16, int8, int8-cpu
         start = time.perf_counter()
-        result = export(ExportConfig(model=model, precision=precision, checkpoint=checkpoint, out=str(out)),
-                        log=lambda line: print(f"  {line}", file=sys.stderr))
+        result = export(ExportConfig(model=model, precision=entry.name, target=entry.target, checkpoint=checkpoint,
+                                     out=str(out)), log=lambda line: print(f"  {line}", file=sys.stderr))
         seconds = time.perf_counter() - start
         report = result.report
         metrics = report["metrics"]
@@ -144,13 +136,7 @@ def main() -> None:
     parser.add_argument("--exporters", action="store_true", help="compare TorchScript and dynamo exports instead")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
-    import onnxruntime
-    import torch
-
-    machine = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-               "cpu_count": torch.get_num_threads(),
-               "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "threads": args.threads,
-               "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    machine = {**machine_info("cpu"), "ort_threads": args.threads}
     if args.exporters:
         rows = compare_exporters(args)
         print("| exporter | export (s) | nodes | ORT p50 (ms) |\n|---|---|---|---|")
@@ -161,7 +147,7 @@ def main() -> None:
         out = Path(tempfile.mkdtemp(prefix="export-table-"))
         rows = [row for model in args.models.split(",")
                 for row in export_rows(model, checkpoints.get(model), out, args)]
-        print(f"{machine['machine']}, {machine['cpu_count']} threads available, ORT intra-op threads {args.threads}, "
+        print(f"{machine['cpu']}, {machine['cpu_count']} CPUs, ORT intra-op threads {args.threads}, "
               f"torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, {machine['date']}\n")
         print(markdown(rows))
     if args.json:

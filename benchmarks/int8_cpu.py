@@ -15,13 +15,11 @@ columns then say little).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import platform
 import statistics
 import sys
 import tempfile
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +27,8 @@ import onnx
 import torch
 
 from mimic_edge import build_model, load_checkpoint
+from mimic_edge.bench.report import machine_info
+from mimic_edge.bench.timing import interleaved_runs
 from mimic_edge.config import MODALITIES
 from mimic_edge.data import synthetic
 from mimic_edge.export.onnx import lean, stamp, to_bytes, to_onnx
@@ -89,16 +89,8 @@ def variants(model: torch.nn.Module, calib: dict) -> dict[str, bytes]:
 
 def p50_ratios(predictors: dict[str, OnnxPredictor], inputs: list[np.ndarray], rounds: int, iters: int) -> dict:
     """Median ms per predictor, all alternating in rounds, and each as a ratio to fp32."""
-    for p in predictors.values():
-        for _ in range(20):
-            p.predict(*inputs)
-    times = {k: [] for k in predictors}
-    for _ in range(rounds):
-        for key, p in predictors.items():
-            for _ in range(iters):
-                start = time.perf_counter()
-                p.predict(*inputs)
-                times[key].append((time.perf_counter() - start) * 1e3)
+    times = interleaved_runs({k: functools.partial(p.predict, *inputs) for k, p in predictors.items()},
+                             warmup=20, rounds=rounds, iters=iters)
     p50 = {k: statistics.median(v) for k, v in times.items()}
     return {k: {"p50_ms": v, "ratio": v / p50["fp32"]} for k, v in p50.items()}
 
@@ -159,15 +151,8 @@ def main() -> int:
         print(markdown([r for r in rows if r["model"] == name]), file=sys.stderr)
     print(markdown(rows))
     if args.json:
-        import onnxruntime
-
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), platform.processor())
         atomic_write_json(args.json, {
-            "machine": {"cpu": cpu, "cpus": os.cpu_count(), "load_average_1min_at_end": os.getloadavg()[0],
-                        "python": platform.python_version(),
-                        "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-                        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")},
+            "machine": {**machine_info("cpu"), "load_average_1min_at_end": os.getloadavg()[0]},
             "threads": 1, "checkpoints": models, "calib_length_fractions": CALIB_LENGTH_FRACTIONS, "rows": rows})
     return 0
 

@@ -18,12 +18,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import platform
 import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -118,19 +116,6 @@ def default_artifact(folder: Path) -> Path:
                   log=lambda message: None).onnx_path
 
 
-def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    import onnxruntime
-
-    return {"cpu": cpu, "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "onnxruntime": onnxruntime.__version__, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", metavar="PATH", help="artifact to soak (default: MIMIC fp32 ONNX, exported now)")
@@ -172,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     if result["first_error"]:
         print(f"first error: {result['first_error']}", file=sys.stderr)
     if args.json:
-        atomic_write_json(args.json, {"machine": machine(), **result})
+        from mimic_edge.bench.report import machine_info
+
+        atomic_write_json(args.json, {"machine": machine_info("cpu"), **result})
     return 0 if result["passed"] else 1
 
 

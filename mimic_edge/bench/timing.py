@@ -29,6 +29,20 @@ def time_runs(call: Callable[[], object], warmup: int, iters: int, device: str) 
     return times
 
 
+def interleaved_runs(calls: dict[str, Callable[[], object]], warmup: int, rounds: int, iters: int,
+                     device: str = "cpu") -> dict[str, list[float]]:
+    """Per-call latencies in ms of several calls timed side by side: `warmup` calls of each, then
+    `rounds` rounds in each of which every call runs `iters` times in turn, so that a change of
+    load on a shared machine falls on all of them alike (the way to compare backends)."""
+    for call in calls.values():
+        time_runs(call, warmup, 0, device)
+    times: dict[str, list[float]] = {key: [] for key in calls}
+    for _ in range(rounds):
+        for key, call in calls.items():
+            times[key] += time_runs(call, 0, iters, device)
+    return times
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in [0, 100])."""
     ordered = sorted(values)

@@ -1,5 +1,5 @@
 """mimic_edge.bench.timing: percentiles, call counts, memory."""
-from mimic_edge.bench.timing import PeakMemory, percentile, time_runs
+from mimic_edge.bench.timing import PeakMemory, interleaved_runs, percentile, time_runs
 
 
 def test_percentile_nearest_rank():
@@ -18,3 +18,11 @@ def test_peak_memory_sees_an_allocation():
         block = bytearray(64 * 2**20)
         block[::4096] = b"x" * len(block[::4096])  # touch every page
     assert memory.mb is None or memory.mb >= 32  # None where /proc/self/clear_refs is not writable
+
+
+def test_interleaved_runs_alternate_the_calls_in_rounds():
+    order = []
+    calls = {name: (lambda name=name: order.append(name)) for name in ("a", "b")}
+    times = interleaved_runs(calls, warmup=1, rounds=3, iters=2)
+    assert order == ["a", "b"] + ["a", "a", "b", "b"] * 3  # warm-up, then the rounds in turn
+    assert {k: len(v) for k, v in times.items()} == {"a": 6, "b": 6} and all(t >= 0 for v in times.values() for t in v)

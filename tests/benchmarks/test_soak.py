@@ -50,7 +50,7 @@ def test_command_line_writes_the_result(artifacts, tmp_path, capsys):
     assert "300 calls from 3 threads" in capsys.readouterr().out
     result = json.loads(out.read_text())
     assert result["passed"] and result["backend"] == "onnxruntime" and result["metadata"]["precision"] == "fp32"
-    assert {"cpu", "cpus", "date"} <= set(result["machine"])
+    assert {"cpu", "cpu_count", "date"} <= set(result["machine"])
 
 
 def test_bad_counts_are_usage_errors():
