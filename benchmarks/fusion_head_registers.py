@@ -21,14 +21,20 @@ PRECISIONS = {"fp32": ("fp32", "tf32x3"), "tf32": ("fp32", "tf32"), "fp16": ("fp
 def resource_usage(kernel, arch: int, dtype: str, precision: str, block_b: int, factorized: bool,
                    q: int, num_warps: int, num_stages: int) -> dict:
     """Registers per thread, stack bytes per thread (spills) and shared memory bytes per program."""
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
     constants = {"BLOCK_B": block_b, "FACTORIZED": factorized, "Q": q, "UPCAST": False, "PRECISION": precision}
     # pointers are capitalised in the kernel's signature, integers (strides, batch) are not
     signature = {name: "constexpr" if name in constants else ("i32" if name[0].islower() else f"*{dtype}")
                  for name in kernel.arg_names}
+    return compiled_usage(kernel, signature, constants, arch, num_warps, num_stages)
+
+
+def compiled_usage(kernel, signature: dict, constants: dict, arch: int, num_warps: int, num_stages: int) -> dict:
+    """`kernel` compiled for sm_`arch` (its argument types in `signature`, the constexpr values in
+    `constants`): registers per thread, stack bytes per thread (spills), shared memory bytes."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
     source = ASTSource(fn=kernel, signature=signature,
                        constexprs={(kernel.arg_names.index(n),): v for n, v in constants.items()})
     compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),

@@ -13,21 +13,16 @@ import argparse
 import datetime
 import json
 import os
-import re
-import subprocess
 import sys
-import tempfile
+from pathlib import Path
 
-PRECISIONS = {"fp32": ("fp32", "tf32x3"), "tf32": ("fp32", "tf32"), "fp16": ("fp16", "ieee"), "bf16": ("bf16", "ieee")}
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the fused head's register check: the compile step
+from fusion_head_registers import PRECISIONS, compiled_usage  # noqa: E402
 
 
 def resource_usage(kernel, arch: int, dtype: str, precision: str, block_b: int, hidden: int,
                    num_warps: int, lengths: bool) -> dict:
     """Registers per thread, stack bytes per thread (spills), shared memory bytes per program."""
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
     constants = {"BLOCK_B": block_b, "H": hidden, "UPCAST": False, "PRECISION": precision,
                  "HAS_N0": lengths, "HAS_N1": lengths, "HAS_N2": lengths}
     if not lengths:
@@ -41,18 +36,7 @@ def resource_usage(kernel, arch: int, dtype: str, precision: str, block_b: int, 
         return f"*{dtype}" if name[0].isupper() else "i32"
 
     signature = {name: kind(name) for name in kernel.arg_names}
-    source = ASTSource(fn=kernel, signature=signature,
-                       constexprs={(kernel.arg_names.index(n),): v for n, v in constants.items()})
-    compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
-                              options={"num_warps": num_warps, "num_stages": 1})
-    cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:
-        cubin.write(compiled.asm["cubin"])
-        cubin.flush()
-        report = subprocess.run([cuobjdump, "--dump-resource-usage", cubin.name],
-                                capture_output=True, text=True, check=True).stdout
-    usage = {key: int(value) for key, value in re.findall(r"\b(REG|STACK):(\d+)", report)}
-    return {"registers": usage["REG"], "stack": usage["STACK"], "shared": compiled.metadata.shared}
+    return compiled_usage(kernel, signature, constants, arch, num_warps, num_stages=1)
 
 
 def parse_args(argv=None):
