@@ -4,11 +4,11 @@ everywhere; built only where TensorRT and the CUDA toolkit are found; on such a 
 GPU, its scores equal the Python runtime's on an exported engine."""
 import importlib.util
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cpp_example import parse_scores, run
 
 from mimic_edge.data import synthetic
 from mimic_edge.runtime import load, write_inputs
@@ -19,10 +19,6 @@ HEADERS = REPO.parent / "shared" / "third_party" / "tensorrt-headers"  # ../shar
 # CUDA's runtime headers, from the dev extra's wheels: (package, a header it must hold)
 CUDA_HEADER_WHEELS = (("nvidia.cuda_runtime", "cuda_runtime_api.h"),  # nvidia-cuda-runtime-cu12
                       ("nvidia.cuda_nvcc", "crt/host_defines.h"))  # nvidia-cuda-nvcc-cu12
-
-
-def _run(cmd):
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=600)
 
 
 def syntax_only_flags(version: str) -> list[str]:
@@ -51,7 +47,7 @@ def syntax_only_flags(version: str) -> list[str]:
 def test_example_compiles_against_the_tensorrt_headers(version):
     """JetPack 6's TensorRT and 11.x: the example's every TensorRT and CUDA call exists with the
     types it is called with, and our own code compiles without a warning."""
-    ran = _run([*syntax_only_flags(version), EXAMPLE / "main.cpp"])
+    ran = run([*syntax_only_flags(version), EXAMPLE / "main.cpp"])
     assert ran.returncode == 0 and ran.stderr == "", ran.stderr
 
 
@@ -60,8 +56,8 @@ def test_the_headers_catch_a_call_that_11x_removed(tmp_path):
     source = tmp_path / "fp16_flag.cpp"
     source.write_text("#include <NvInfer.h>\n"
                       "void enable_fp16(nvinfer1::IBuilderConfig& c) { c.setFlag(nvinfer1::BuilderFlag::kFP16); }\n")
-    assert _run([*syntax_only_flags("10.3.0"), source]).returncode == 0
-    removed = _run([*syntax_only_flags("11.1"), source])
+    assert run([*syntax_only_flags("10.3.0"), source]).returncode == 0
+    removed = run([*syntax_only_flags("11.1"), source])
     assert removed.returncode != 0 and "kFP16" in removed.stderr
 
 
@@ -71,13 +67,13 @@ def configured(tmp_path_factory):
     if shutil.which("cmake") is None or shutil.which("c++") is None:
         pytest.skip("configuring the C++ example needs cmake and c++ on PATH")
     build = tmp_path_factory.mktemp("build-trt")
-    return build, _run(["cmake", "-S", EXAMPLE, "-B", build])
+    return build, run(["cmake", "-S", EXAMPLE, "-B", build])
 
 
 def test_configure_builds_or_says_what_is_missing(configured):
     build, result = configured
     if result.returncode == 0:
-        compiled = _run(["cmake", "--build", build, "-j", "2"])
+        compiled = run(["cmake", "--build", build, "-j", "2"])
         assert compiled.returncode == 0, compiled.stdout + compiled.stderr
         assert (build / "mimic_trt").is_file()
     else:
@@ -95,14 +91,14 @@ def test_cpp_scores_equal_python(configured, artifacts, tmp_path):
 
     if reason := unavailable_reason():
         pytest.skip(reason)
-    compiled = _run(["cmake", "--build", build, "-j", "2"])
+    compiled = run(["cmake", "--build", build, "-j", "2"])
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
     engine = export(ExportConfig(checkpoint=str(artifacts.checkpoint), precision="fp16", engine=True,
                                  out=str(tmp_path)), log=lambda msg: None).engine_path
     test = synthetic("mosi", n=(1, 1, 4), seed=5)["test"]
     write_inputs(tmp_path / "in", test)
-    ran = _run([build / "mimic_trt", engine, tmp_path / "in"])
+    ran = run([build / "mimic_trt", engine, tmp_path / "in"])
     assert ran.returncode == 0, ran.stderr
-    cpp = np.array([[float(v) for v in line.split()] for line in ran.stdout.splitlines()], np.float32)
+    cpp = parse_scores(ran.stdout)
     python = load(engine).predict(test["text"], test["audio"], test["vision"])
     np.testing.assert_allclose(cpp, python, atol=1e-6, rtol=0)
