@@ -3,29 +3,15 @@ machine that may have no network. `bash benchmarks/gpu_check.sh OUT_DIR` runs th
 chosen Python (see the .sh); standard library only, Python 3.8+, so that it runs on whatever
 image it meets before anything is installed.
 
-Steps, each in its own process with a time limit (seconds: on an H100/H200; the whole script
+Steps, each in its own process with a time limit (seconds, on an H100/H200): `environment`
+(ENVIRONMENT_LIMIT_S: the versions of Python, torch, CUDA, the GPU and the modules, and
+nvidia-smi), `install` (INSTALL_LIMIT_S: mimic_edge importable with its kernels/ and export/
+subpackages: as it is (an editable .venv), else `pip install --no-deps --no-build-isolation
+--no-index --target` from a copy of the sources, else a staged folder, no build at all: an
+image's setuptools may predate bdist_wheel), then STEPS below, each with its limit and what it
+measures (docs/benchmarks.md has them as a table; a test keeps the two equal). The whole script
 ends within BUDGET_S = 530 s, under 9 minutes, and a step never starts with less time left than
-it needs to say anything):
-
-  environment        30  versions of Python, torch (CUDA, GPU, compute capability), triton,
-                         onnxruntime (providers), tensorrt, torch_tensorrt, cuda-python, pytest...
-                         -> versions.json, gpu.csv (nvidia-smi)
-  install            55  mimic_edge importable with its kernels/ and export/ subpackages: as it
-                         is (an editable .venv), else `pip install --no-deps --no-build-isolation
-                         --no-index --target` from a copy of the sources, else a staged folder
-                         (no build at all: an image's setuptools may predate bdist_wheel)
-  kernel_tests  GPU 100  tests/kernels and tests/models with real Triton kernels -> junit XML
-  tensorrt_tests GPU 110 the tests marked `tensorrt`: fp32/fp16/int8 engine builds validated
-                         against PyTorch, the predictor's profile checks and threads, the C++
-                         example against the Python runtime -> junit XML
-  bench_cuda    GPU 150  `mimic-edge bench --device cuda`, preset mosi, MIMIC and MISA, backends
-                         eager, triton, ort-fp32/fp16 (CUDA EP), trt-fp32/fp16/int8,
-                         torch-tensorrt, batch 1, 8, 64, 1024 (engines profiled to 1024), 100 runs
-                         per row; its own --budget-s stops starting rows 20 s before the limit
-  fusion_head_bench GPU 45  benchmarks/fusion_head.py: the fused Triton head against eager and
-                         compiled PyTorch (its own --budget-s: 30 s)
-  bench_cpu          40  `mimic-edge bench --device cpu`, MIMIC, eager and ort-fp32, batch 1: the
-                         host's CPU, and the part of the check a CPU-only machine can run
+it needs to say anything.
 
 On a slower machine (the CPU dry run in the tests: 2 shared cores), --time-scale multiplies the
 budget and every limit.
@@ -137,7 +123,7 @@ STEPS = [
                    "--junitxml", "{out}/tensorrt_tests.xml"],
          gpu=True, tensorrt=True, modules=("torch", "numpy", "onnx", "onnxruntime", "onnxslim", "safetensors", "pytest"),
          outputs=("tensorrt_tests.xml",)),
-    Step("bench_cuda", 80, "mimic-edge bench on CUDA: MIMIC and MISA, preset mosi, eager, the Triton head, ONNX "
+    Step("bench_cuda", 80, "mimic-edge bench on CUDA: MIMIC and MISA, preset mosi, eager, the Triton kernels, ONNX "
          "Runtime (CUDA EP), TensorRT fp32/fp16/int8 engines and torch-tensorrt, batch 1-1024",
          BENCH + ["--device", "cuda", "--presets", "mosi", "--models", "mimic,misa",
                   "--backends", "eager,triton,ort-fp32,ort-fp16,trt-fp32,trt-fp16,trt-int8,torch-tensorrt",

@@ -29,6 +29,15 @@ def test_steps_fit_in_nine_minutes_each_with_its_limit():
     assert all(s.what and s.limit_s >= gpu_check.MIN_STEP_S for s in gpu_check.STEPS)
 
 
+def test_the_docs_table_lists_every_step_with_its_limit():
+    table = (REPO / "docs" / "benchmarks.md").read_text()
+    rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| ") and line.count("|") == 4]
+    documented = {name.split("(")[0].strip(): int(limit) for name, limit in rows if limit.strip().isdigit()}
+    expected = {"environment": gpu_check.ENVIRONMENT_LIMIT_S, "install": gpu_check.INSTALL_LIMIT_S,
+                **{s.name: s.limit_s for s in gpu_check.STEPS}}
+    assert documented == expected
+
+
 def probe(gpu=None, **modules):
     found = dict.fromkeys(gpu_check.PROBED, "1.0")
     found.update(modules)
