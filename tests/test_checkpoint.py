@@ -97,28 +97,27 @@ def test_config_values_are_checked_at_load(tmp_path, changes, message):
         load_checkpoint(tmp_path / "m")
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf")])
-def test_non_finite_weights_are_refused(tmp_path, value):
+def saved_with_edited_weights(folder, edit) -> None:
+    """A MIMIC checkpoint `folder / "m"` whose safetensors file holds `edit(state)`'s state."""
     from safetensors.torch import load_file, save_file
 
-    save_checkpoint(build_model("mimic"), tmp_path / "m")
-    weights, _ = checkpoint_paths(tmp_path / "m")
+    save_checkpoint(build_model("mimic"), folder / "m")
+    weights, _ = checkpoint_paths(folder / "m")
     state = load_file(weights)
-    state["head.0.weight"][3, 5] = value
+    edit(state)
     save_file(state, weights, metadata={"format_version": "1"})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(tmp_path, value):
+    saved_with_edited_weights(tmp_path, lambda state: state["head.0.weight"][3, 5].fill_(value))
     with pytest.raises(CheckpointError, match=r"m.safetensors: expected finite weights, found NaN or Inf in 1 "
                                               r"tensor\(s\): \['head.0.weight'\]"):
         load_checkpoint(tmp_path / "m")
 
 
 def test_a_missing_tensor_is_named(tmp_path):
-    from safetensors.torch import load_file, save_file
-
-    save_checkpoint(build_model("mimic"), tmp_path / "m")
-    weights, _ = checkpoint_paths(tmp_path / "m")
-    state = load_file(weights)
-    del state["gate.weight"]
-    save_file(state, weights, metadata={"format_version": "1"})
+    saved_with_edited_weights(tmp_path, lambda state: state.pop("gate.weight"))
     with pytest.raises(CheckpointError, match=r"m.safetensors: weights do not match the mimic config: "
                                               r"missing \['gate.weight'\], unexpected \[\]"):
         load_checkpoint(tmp_path / "m")

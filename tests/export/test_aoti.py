@@ -28,6 +28,7 @@ from mimic_edge.sidecar import file_sha256, sidecar_path
 
 PROFILE = make_profile("1:1:64", "1:50:100")  # the export's defaults at preset mosi
 EAGER_ATOL = 1e-5  # same fp32 kernels (oneDNN LSTMs, the same GEMMs up to blocking): measured ≤ 3e-8
+TRITON_ATOL = 1e-6  # the Triton encoder and head (fp32 state, other summation order): measured ≤ 1.5e-8
 
 
 def quiet(_line: str) -> None:
@@ -180,7 +181,7 @@ def test_both_triton_kernels_are_inside_the_exported_program_and_it_equals_eager
         inputs = make_inputs(model.config, batch, lengths)
         with torch.no_grad():
             found, expected = program.module()(*inputs), reference(*inputs)
-        assert_close(found.numpy(), expected.double().numpy(), EAGER_ATOL, f"b={batch} L={lengths}")
+        assert_close(found.numpy(), expected.double().numpy(), TRITON_ATOL, f"b={batch} L={lengths}")
 
 
 # Traced as benchmarks/gpu_check.sh's CUDA package is, on fake CUDA tensors (no GPU needed) and
