@@ -66,6 +66,7 @@ VARIANTS = {
     "dynamic LSTM+MatMul+Gemm, u8 weights": _dynamic(weight="QUInt8"),
     "dynamic LSTM+MatMul+Gemm, per-channel": _dynamic(per_channel=True),
     "dynamic LSTM+MatMul+Gemm, reduce_range": _dynamic(reduce_range=True),
+    "dynamic LSTM+MatMul+Gemm, per-channel, reduce_range": _dynamic(per_channel=True, reduce_range=True),
     "dynamic LSTM only": _dynamic(ops=["LSTM"]),
     "dynamic MatMul+Gemm only": _dynamic(ops=["MatMul", "Gemm"]),
     "static QOperator MatMul+Gemm (u8 activations)": _static_qoperator(),

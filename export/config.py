@@ -16,7 +16,7 @@ DEVICES = ("cpu", "cuda")  # what a pt2 package is compiled for (an ONNX artifac
 
 @dataclass(frozen=True)
 class ExportConfig:
-    model: str = DEFAULT_MODEL  # one of MODEL_NAMES; must match the checkpoint's when one is given
+    model: str | None = None  # one of MODEL_NAMES; None: the checkpoint's, else DEFAULT_MODEL
     precision: str = DEFAULT_PRECISION  # a precision name of mimic_edge.export.formats.PRECISIONS
     target: str = DEFAULT_TARGET  # the runtime the artifact is made for: with `precision`, one registry entry
     checkpoint: str | None = None  # None: freshly initialised weights (seeded), for trying the pipeline
@@ -35,10 +35,21 @@ class ExportConfig:
     device: str = "cpu"  # one of DEVICES: the device a pt2 package is compiled for (pt2 only)
 
 
+def model_of(config: ExportConfig) -> str:
+    """The model to export: --model, else the checkpoint's (like the preset), else DEFAULT_MODEL."""
+    if config.model is not None:
+        return config.model
+    if config.checkpoint is None:
+        return DEFAULT_MODEL
+    from mimic_edge.checkpoint import read_checkpoint_meta
+
+    return read_checkpoint_meta(config.checkpoint)["model"]
+
+
 def check_options(config: ExportConfig) -> Precision:
     """The options that need no model or data; a ConfigError naming the first bad one. Returns
     the registry entry of the precision and target."""
-    if config.model not in MODEL_NAMES:
+    if config.model is not None and config.model not in MODEL_NAMES:
         raise ConfigError(f"unknown model {config.model!r}: expected one of {', '.join(MODEL_NAMES)}")
     entry = find_precision(config.precision, config.target)
     if config.engine and not entry.tensorrt:

@@ -50,6 +50,9 @@ class Precision:
     target: str = DEFAULT_TARGET  # the runtime the artifact is made for
     tensorrt_flags: tuple[str, ...] = ()  # TensorRT 10.x builder flags (11.x: the ONNX's types decide)
     note: str = ""  # what a user should know before using it; the export prints it
+    # How a CPU judges the artifact (mimic_edge.export.validate, mimic_edge.runtime.onnx_predictor):
+    qdq: bool = False  # explicit Q/DQ pairs, run in float on a CPU: the int8 math TensorRT implements
+    integer_kernels: bool = False  # run by ONNX Runtime's CPU integer kernels: judged by this host's
 
     @property
     def key(self) -> str:
@@ -72,11 +75,12 @@ PRECISIONS: dict[str, Precision] = {p.key: p for p in (
     # INT8 alone keeps the float parts of the artifact, the LSTMs among them, in FP32 as validated.
     Precision("int8", "calibrated int8 Q/DQ on every MatMul/Gemm, LSTMs in float", "to_int8",
               Thresholds(max_abs=0.1, sqnr_db=15.0, mae_delta=0.02, acc2_delta=0.03),
-              calibrated=True, tensorrt_flags=("INT8",)),
+              calibrated=True, tensorrt_flags=("INT8",), qdq=True),
     # For ONNX Runtime on CPUs, where the TensorRT artifact above is slower than fp32 (its LSTMs
     # stay float and Q/DQ pairs cost a reformat each): docs/export.md, "INT8 on CPUs".
     Precision("int8", "dynamic int8 for ONNX Runtime's CPU integer kernels, LSTMs included", "to_int8_cpu",
-              Thresholds(max_abs=0.1, sqnr_db=15.0, mae_delta=0.02, acc2_delta=0.03), target="cpu"),
+              Thresholds(max_abs=0.1, sqnr_db=15.0, mae_delta=0.02, acc2_delta=0.03), target="cpu",
+              integer_kernels=True),
 )}
 PRECISION_NAMES = tuple(dict.fromkeys(p.name for p in PRECISIONS.values()))  # what --precision takes
 TARGETS = tuple(dict.fromkeys(p.target for p in PRECISIONS.values()))  # what --target takes

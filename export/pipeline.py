@@ -18,6 +18,7 @@ With `format="pt2"`, for device D (`cpu` | `cuda`), an AOTInductor package inste
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -36,11 +37,11 @@ from mimic_edge.data import check_split, load_dataset
 from mimic_edge.errors import ConfigError, DataError
 from mimic_edge.export import aoti
 from mimic_edge.export.checker import require_tensorrt_compatible
-from mimic_edge.export.config import ExportConfig, check_options
+from mimic_edge.export.config import ExportConfig, check_options, model_of
 from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
 from mimic_edge.export.precision import convert
 from mimic_edge.export.tensorrt import build_engine, default_seq, make_profile, unavailable_reason
-from mimic_edge.export.validate import Limits, predictor_runner, raise_if_failed, validate, validate_runner
+from mimic_edge.export.validate import Limits, host, predictor_runner, raise_if_failed, validate, validate_runner
 from mimic_edge.io import atomic_write_bytes, atomic_write_json, check_writable
 from mimic_edge.models import build_model
 from mimic_edge.runtime import load
@@ -65,6 +66,7 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
     """Export, check, validate and write the artifact (and the engine); see the module doc."""
     start = time.perf_counter()
     entry = check_options(config)
+    config = dataclasses.replace(config, model=model_of(config))
     check_writable(config.out, "--out")
     if config.format == "pt2":
         return _export_pt2(config, entry.key, log, start)
@@ -160,7 +162,9 @@ def _export_pt2(config: ExportConfig, precision: str, log, start: float) -> Expo
                                                                "cuda_arch", "fusion_head", "lstm", "config_digest",
                                                                "weights")},
                       ranges={"batch": record["batch"], "seq": record["seq"]},
-                      export_seconds=round(built.export_seconds, 1), compile_seconds=round(built.compile_seconds, 1))
+                      export_seconds=round(built.export_seconds, 1), compile_seconds=round(built.compile_seconds, 1),
+                      judged_by={"runtime": f"AOTInductor package, torch {torch.__version__}, {config.device}",
+                                 "arithmetic": "the package's own compiled kernels", "host": host()})
         if not report["passed"]:
             path.unlink(missing_ok=True)  # an older package under this name would now be a lie
             sidecar_path(path).unlink(missing_ok=True)
@@ -293,5 +297,7 @@ def _build_and_validate_engine(config, result, data, profile, model, valid, stag
     report = validate_runner(predictor_runner(load(staged)), result.report["precision"], model, valid, log,
                              Limits(profile.batch.max, (seq.min, seq.max)))
     report.update(artifact=staged.name, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
-                  profile=profile.to_dict(), onnx_sha256=result.report["artifact_sha256"])
+                  profile=profile.to_dict(), onnx_sha256=result.report["artifact_sha256"],
+                  judged_by={"runtime": f"TensorRT {built.tensorrt_version} on {built.gpu_name}",
+                             "arithmetic": "the engine's own kernels", "host": host()})
     return report

@@ -55,6 +55,7 @@ class BenchConfig:
     device: str = "auto"  # one of DEVICES
     seed: int = 0
     cache_dir: str = ".cache/mimic-edge"  # exported artifacts, reused across runs
+    verbose: bool = False  # a failed row's traceback on stderr (otherwise its one-line error)
 
 
 def check_config(cfg: BenchConfig) -> None:

@@ -16,11 +16,13 @@ from pathlib import Path
 import torch
 
 from mimic_edge.io import atomic_write
+from mimic_edge.runtime.host import cpu_name, int8_isa
 
 
 def machine_info(device: str = "cpu") -> dict:
     info = {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
+        "int8_isa": int8_isa(),
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
@@ -37,15 +39,6 @@ def machine_info(device: str = "cpu") -> dict:
         pass
     return info
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 COLUMNS = [("model", "model"), ("preset", "preset"), ("backend", "backend"), ("precision", "prec"),

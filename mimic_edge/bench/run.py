@@ -5,7 +5,8 @@ Per row: the backend's set-up (mimic_edge.bench.backends) on seeded random input
 Params and FLOPs are the PyTorch model's, counted once per model and preset.
 
 Every row is kept, whatever happens to the others: a backend this machine lacks is
-`skipped: <reason>`, one that raises is `failed: <error>` (its traceback goes to stderr), and
+`skipped: <reason>`, one that raises is `failed: <error>` (one line on stderr; its traceback too
+with `verbose`), and
 once a time budget is spent the rows left are `skipped` with that reason. `run_bench` hands
 the rows to `on_row` after each one, so a caller can save them as they come (the CLI rewrites
 its JSON): a run killed from outside keeps every row it finished.
@@ -55,9 +56,11 @@ def error_text(e: BaseException) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 1] + "…"
 
 
-def _log_failure(what: str, e: BaseException) -> None:
-    print(f"bench: {what} failed:", file=sys.stderr)
-    traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+def _log_failure(what: str, e: BaseException, verbose: bool) -> None:
+    """One line on stderr; the traceback too when `verbose` (a failed row is its own, not a crash)."""
+    print(f"bench: {what} failed: {error_text(e)}", file=sys.stderr, flush=True)
+    if verbose:
+        traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
 
 
 def model_static(name: str, preset: str, seq_len: int, cfg: BenchConfig) -> dict:
@@ -70,7 +73,7 @@ def model_static(name: str, preset: str, seq_len: int, cfg: BenchConfig) -> dict
         return {"model": model, "params": model.num_params(), "flops": flops,
                 "artifact_dir": artifact_dir(model, name, preset, cfg.cache_dir)}
     except Exception as e:
-        _log_failure(f"{name} {preset}", e)
+        _log_failure(f"{name} {preset}", e, cfg.verbose)
         return {"error": error_text(e)}
 
 
@@ -105,7 +108,7 @@ def bench_row(name: str, preset: str, backend: str, batch: int, seq_len: int, cf
     except BackendUnavailable as e:
         return {**row, "status": f"skipped: {e}"}
     except Exception as e:  # one backend's failure (a build error, out of memory...) is its row's alone
-        _log_failure(f"{name} {preset} {backend} batch {batch}", e)
+        _log_failure(f"{name} {preset} {backend} batch {batch}", e, cfg.verbose)
         if device == "cuda":
             torch.cuda.empty_cache()
         return {**row, "status": f"failed: {error_text(e)}"}

@@ -58,6 +58,8 @@ def add_parser(sub) -> None:
     how.add_argument("--iters", type=int, default=DEFAULTS.iters, help=f"timed runs per row (default: {DEFAULTS.iters})")
     how.add_argument("--threads", type=int, default=None, help="intra-op threads, torch and ONNX Runtime (default: theirs)")
     how.add_argument("--cache-dir", default=DEFAULTS.cache_dir, help=f"exported artifacts (default: {DEFAULTS.cache_dir})")
+    how.add_argument("--verbose", action="store_true",
+                     help="print a failed row's traceback (default: its error, one line)")
     how.add_argument("--budget-s", type=float, default=None, metavar="SECONDS",
                      help="rows that would start after this many seconds are listed as skipped (default: no limit)")
     table = p.add_argument_group("efficiency table (the paper's Table 3 on this machine)")
@@ -86,7 +88,8 @@ def run(args) -> int:
     batch_sizes = args.batch_sizes or (DEFAULTS.batch_sizes if args.all else QUICK_BATCH_SIZES)
     cfg = BenchConfig(models=args.models, presets=args.presets, backends=backends,
                       batch_sizes=(1,) if efficiency else batch_sizes, seq_len=args.seq_len, warmup=args.warmup,
-                      iters=args.iters, threads=args.threads, device=args.device, cache_dir=args.cache_dir)
+                      iters=args.iters, threads=args.threads, device=args.device, cache_dir=args.cache_dir,
+                      verbose=args.verbose)
     check_config(cfg)  # names and numbers, before torch is imported: a typo fails at once
     if args.budget_s is not None and args.budget_s <= 0:
         raise ConfigError(f"--budget-s must be a positive number of seconds, got {args.budget_s}")
@@ -104,7 +107,7 @@ def run(args) -> int:
     quiet = sys.stderr.isatty()  # a terminal gets the progress bar; a log gets a line per row
 
     def save(rows: list[dict], finished: bool = False) -> None:
-        if not quiet and rows and not finished:
+        if not quiet and rows and not finished and not rows[-1]["status"].startswith("failed"):  # run.py said it
             r = rows[-1]
             p50 = f"p50 {r['p50_ms']:.3f} ms" if r.get("p50_ms") is not None else r["status"]
             print(f"bench: {r['model']} {r['preset']} {r['backend']} batch {r['batch_size']}: {p50}",
@@ -113,7 +116,8 @@ def run(args) -> int:
             atomic_write_json(args.json, {"machine": info, "rows": rows, "finished": finished})
 
     rows = run_bench(cfg, progress=sys.stderr.isatty(), on_row=save, budget_s=args.budget_s)
-    print(f"machine: {info['cpu']}, {info['cpu_count']} CPUs, {info['threads']} threads" + (f", {info['gpu']}" if "gpu" in info else "")
+    print(f"machine: {info['cpu']} ({info['int8_isa']}), {info['cpu_count']} CPUs, {info['threads']} threads"
+          + (f", {info['gpu']}" if "gpu" in info else "")
           + f"; torch {info['torch']}, onnxruntime {info.get('onnxruntime', '–')}; {info['date']}")
     print("FLOPs: multiply-add = 2, matmul-like ops incl. LSTM gates and attention (mimic_edge.bench.flops)\n")
     if efficiency:

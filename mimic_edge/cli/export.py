@@ -13,19 +13,20 @@ from __future__ import annotations
 from mimic_edge.cli._common import EXAMPLES_HELP
 
 EXAMPLES = """examples:
-  mimic-edge export --checkpoint runs/mimic/best --precision int8           # artifacts/best.int8.onnx
-  mimic-edge export --checkpoint runs/mimic/best --precision int8 --target cpu   # artifacts/best.int8-cpu.onnx
+  mimic-edge export --checkpoint runs/mimic/best --precision int8           # artifacts/mimic-best.int8.onnx
+  mimic-edge export --checkpoint runs/mimic/best --precision int8 --target cpu   # artifacts/mimic-best.int8-cpu.onnx
+  mimic-edge export --checkpoint runs/misa/best                             # the model and preset: the checkpoint's
   mimic-edge export --model misa --preset mosi-bert --precision fp16 --out exports/
   mimic-edge export --checkpoint runs/mimic/best --precision int8 --calib-data mosi.pkl --calib-samples 512
   mimic-edge export --checkpoint runs/mimic/best --precision fp16 --engine --batch 1:1:32 --seq 1:50:100
   mimic-edge export --precision int8                     # fresh weights: tries the pipeline, no model
-  mimic-edge export --checkpoint runs/mimic/best --format pt2       # artifacts/best.cpu.pt2 + best.cpu.pt2.json
+  mimic-edge export --checkpoint runs/mimic/best --format pt2       # artifacts/mimic-best.cpu.pt2 + its .json
   mimic-edge export --checkpoint runs/mimic/best --format pt2 --device cuda --batch 1:1:32 --seq 1:50:100
 """
 
 
 def add_parser(sub) -> None:
-    from mimic_edge.config import DEFAULT_PRESET, MODEL_NAMES, PRESETS
+    from mimic_edge.config import DEFAULT_MODEL, DEFAULT_PRESET, MODEL_NAMES, PRESETS
     from mimic_edge.export import DEFAULT_CALIB_SAMPLES, PRECISION_NAMES, PRECISIONS, TARGETS, ExportConfig
     from mimic_edge.export.config import DEVICES, FORMATS
 
@@ -34,8 +35,9 @@ def add_parser(sub) -> None:
                                       "packages",
                        description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_HELP)
     model = p.add_argument_group("model")
-    model.add_argument("--model", choices=MODEL_NAMES, default=defaults.model,
-                       help=f"model architecture; must match the checkpoint's (default: {defaults.model})")
+    model.add_argument("--model", choices=MODEL_NAMES, default=None,
+                       help=f"model architecture; must match the checkpoint's (default: the checkpoint's, else "
+                            f"{DEFAULT_MODEL})")
     model.add_argument("--checkpoint", metavar="PATH",
                        help="checkpoint (PATH.safetensors + PATH.json); without it, freshly initialised weights")
     model.add_argument("--preset", choices=list(PRESETS), metavar="PRESET",

@@ -9,6 +9,15 @@ Only artifacts that `mimic-edge export` wrote are loaded: the export stamps prod
 without that stamp is refused with an ArtifactError, since any graph with the same input and
 output names would otherwise run and return plausible-looking numbers. A graph of your own
 (same inputs and output) loads with `allow_foreign=True`. The metadata is `predictor.metadata`.
+
+Q/DQ graphs (`--precision int8`, made for TensorRT) run their QuantizeLinear/DequantizeLinear
+pairs in float (ONNX Runtime's `session.disable_quant_qdq`): values are rounded and clipped to
+int8 as TensorRT does, then the products are summed in float32 instead of int32, which differs
+from TensorRT's exact integer sums by float32 rounding only (~K·2^-24 relative for K terms, far
+below int8's own rounding), the same on every CPU. ONNX
+Runtime's own integer kernels (`integer_qdq=True`) give this host's integer math instead, which
+on x86 without VNNI saturates int16 pair sums (mimic_edge.runtime.host). Graphs without Q/DQ
+pairs (fp32, fp16, int8 --target cpu) are not affected by the setting.
 """
 from __future__ import annotations
 
@@ -39,30 +48,33 @@ class OnnxPredictor:
     backend = "onnxruntime"
 
     def __init__(self, path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None,
-                 *, allow_foreign: bool = False):
-        """`allow_foreign=True`: also run a graph without mimic-edge's export stamp (see the module doc)."""
+                 *, allow_foreign: bool = False, integer_qdq: bool = False):
+        """`allow_foreign=True`: also run a graph without mimic-edge's export stamp; `integer_qdq=True`:
+        run Q/DQ pairs with ONNX Runtime's integer kernels, not in float (see the module doc)."""
         self.path = Path(path)
         if not self.path.is_file():
             raise ArtifactError(f"ONNX artifact not found: expected a file at {self.path}")
-        self._open(str(self.path), providers, threads, spinning=True, allow_foreign=allow_foreign)
+        self._open(str(self.path), providers, threads, True, allow_foreign, integer_qdq)
 
     @classmethod
     def from_bytes(cls, model: bytes, name: str, providers: Sequence[str] | None = None,
-                   threads: int | None = None, spinning: bool = True, *, allow_foreign: bool = False) -> OnnxPredictor:
+                   threads: int | None = None, spinning: bool = True, *, allow_foreign: bool = False,
+                   integer_qdq: bool = False) -> OnnxPredictor:
         """A predictor for a serialized model that is not (yet) a file: the export validates
         its artifact through this, the loader users run. `name` stands for the path in errors.
         `spinning=False`: threads sleep between runs (for callers that alternate with other work)."""
         predictor = cls.__new__(cls)
         predictor.path = Path(name)
-        predictor._open(model, providers, threads, spinning, allow_foreign)
+        predictor._open(model, providers, threads, spinning, allow_foreign, integer_qdq)
         return predictor
 
     def _open(self, model: str | bytes, providers: Sequence[str] | None, threads: int | None,
-              spinning: bool, allow_foreign: bool) -> None:
+              spinning: bool, allow_foreign: bool, integer_qdq: bool) -> None:
         import onnxruntime as ort
 
         self.providers = _choose_providers(providers, ort.get_available_providers())
-        self.session = _session(model, self.providers, threads, spinning, self.path)
+        self.integer_qdq = integer_qdq
+        self.session = _session(model, self.providers, threads, spinning, integer_qdq, self.path)
         self.dims, self.out_dim, self.seq_range, self.batch_range = _read_signature(self.session, self.path)
         meta = self.session.get_modelmeta()
         self.metadata: dict[str, str] = dict(meta.custom_metadata_map)  # model, preset, precision, ...
@@ -74,10 +86,12 @@ class OnnxPredictor:
         return check_scores(self.session.run([OUTPUT_NAME], feeds)[0], self.path)  # (B, out) float32
 
     def __repr__(self) -> str:
-        return f"OnnxPredictor({str(self.path)!r}, providers={self.session.get_providers()})"
+        qdq = ", integer_qdq=True" if self.integer_qdq else ""
+        return f"OnnxPredictor({str(self.path)!r}, providers={self.session.get_providers()}{qdq})"
 
 
-def _session(model: str | bytes, providers: list[str], threads: int | None, spinning: bool, path: Path):
+def _session(model: str | bytes, providers: list[str], threads: int | None, spinning: bool, integer_qdq: bool,
+             path: Path):
     """The one place ONNX Runtime sessions are made, for every artifact and every caller."""
     import onnxruntime as ort
 
@@ -92,6 +106,8 @@ def _session(model: str | bytes, providers: list[str], threads: int | None, spin
         options.intra_op_num_threads = threads
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if not integer_qdq:
+        options.add_session_config_entry("session.disable_quant_qdq", "1")  # Q/DQ in float: see the module doc
     try:
         return ort.InferenceSession(model, options, providers=providers)
     except Exception as e:  # onnxruntime's errors (InvalidProtobuf, InvalidArgument, ...) share no base

@@ -57,7 +57,11 @@ def test_a_failing_backend_fails_its_own_rows_and_the_others_are_kept(monkeypatc
     rows = run_bench(BenchConfig(models=("mimic",), backends=("broken", "eager"), batch_sizes=(1,), **TINY))
     assert [r["status"] for r in rows] == ["failed: RuntimeError: engine build exploded", "ok"]
     assert rows[0]["params"] == rows[1]["params"] > 0 and rows[0]["p50_ms"] is None
-    assert "Traceback" in capsys.readouterr().err  # the whole story goes to the log
+    assert capsys.readouterr().err == "bench: mimic mosi broken batch 1 failed: RuntimeError: engine build exploded\n"
+
+    run_bench(BenchConfig(models=("mimic",), backends=("broken",), batch_sizes=(1,), verbose=True, **TINY))
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "second line of the message" in err  # --verbose: the whole story
 
 
 def test_a_model_that_cannot_be_built_fails_its_rows(monkeypatch):

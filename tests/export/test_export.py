@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 
+import numpy as np
 import onnx
 import pytest
 import torch
@@ -66,6 +67,32 @@ def test_int8_for_cpus_runs_onnxruntimes_integer_kernels(checkpoint, tmp_path):
     assert {"DynamicQuantizeLSTM", "MatMulInteger", "DynamicQuantizeLinear"} <= ops
     assert "LSTM" not in ops and "QuantizeLinear" not in ops  # every LSTM integer; no static Q/DQ pairs
     assert result.report["calibration"] is None  # dynamic: activations are quantized per run
+    assert result.report["judged_by"]["arithmetic"].startswith("ONNX Runtime's CPU integer kernels on this host")
+
+
+def test_int8_for_cpus_has_7_bit_weights_that_no_cpu_saturates(checkpoint, tmp_path):
+    """x86 u8s8 kernels without VNNI add pairs of u8×s8 products in int16: 2·255·64 = 32640 fits,
+    2·255·127 does not. Every int8 weight must lie in [-64, 64], and some reach its ends."""
+    from onnx import TensorProto, numpy_helper
+
+    result = export(ExportConfig(precision="int8", target="cpu", checkpoint=checkpoint, out=str(tmp_path)), log=quiet)
+    weights = [numpy_helper.to_array(t) for t in onnx.load(result.onnx_path).graph.initializer
+               if t.data_type == TensorProto.INT8 and t.dims and max(t.dims) > 1]
+    assert len(weights) >= 9  # 3 LSTMs × (W, R) and the linear layers
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) == 64  # the whole 7-bit range, no more
+
+
+def test_reports_say_what_judged_the_artifact(checkpoint, tmp_path):
+    from mimic_edge.runtime.host import int8_isa
+
+    report = export(ExportConfig(precision="int8", checkpoint=checkpoint, out=str(tmp_path), **SMALL),
+                    log=quiet).report
+    assert report["judged_by"]["arithmetic"].startswith("int8 Q/DQ computed in float")
+    assert report["judged_by"]["host"]["int8_isa"] == int8_isa()
+    info = report["host_integer_kernels"]  # this host's integer kernels: information beside the gates
+    assert info["int8_isa"] == int8_isa() and isinstance(info["sqnr_db"], float)
+    fp32 = export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path), **SMALL), log=quiet).report
+    assert fp32["judged_by"]["arithmetic"] == "ONNX Runtime's CPU float kernels" and "host_integer_kernels" not in fp32
 
 
 @pytest.mark.parametrize("options, message", [
@@ -289,7 +316,8 @@ def test_engine_profile_must_admit_the_validation_data(checkpoint, tmp_path):
 def test_two_models_checkpoints_of_one_name_get_two_artifacts(exports, tmp_path):
     for name in ("mimic", "misa"):
         save_checkpoint(exports.model(name, "mosi-bert"), tmp_path / "runs" / name / "best")
-    paths = [export(ExportConfig(model=name, checkpoint=str(tmp_path / "runs" / name / "best"), out=str(tmp_path / "a"),
+    # no --model: the model, like the preset, is the checkpoint's
+    paths = [export(ExportConfig(checkpoint=str(tmp_path / "runs" / name / "best"), out=str(tmp_path / "a"),
                                  **SMALL), log=quiet).onnx_path.name for name in ("mimic", "misa")]
     assert paths == ["mimic-best.fp32.onnx", "misa-best.fp32.onnx"]
 

@@ -10,7 +10,8 @@ import torch
 from mimic_edge.errors import ArtifactValidationError
 from mimic_edge.export.formats import PRECISIONS
 from mimic_edge.export.onnx import to_bytes, to_onnx
-from mimic_edge.export.validate import Check, parity_cases, raise_if_failed, sqnr_db, validate
+from mimic_edge.export.judge import Check, parity_cases, raise_if_failed, sqnr_db
+from mimic_edge.export.validate import validate
 
 
 def test_sqnr_db_against_hand_computed_values():
@@ -92,7 +93,7 @@ def test_classification_head_skips_task_metrics_only(exports):
     (4, (50, 50, 50), True), (5, (50, 50, 50), False), (1, (1, 50, 60), False), (1, (2, 50, 60), True),
 ])
 def test_limits_admit_what_a_profile_admits(batch, lengths, admitted):
-    from mimic_edge.export.validate import Limits
+    from mimic_edge.export.judge import Limits
 
     assert Limits(max_batch=4, seq=(2, 60)).admits(batch, lengths) is admitted
     assert Limits().admits(batch, lengths)
@@ -112,3 +113,38 @@ def test_validation_runs_the_artifact_through_the_runtime_loader(monkeypatch):
     report = validate(to_bytes(to_onnx(model)), "fp32", model, valid, log=lambda _: None)
     assert not report["passed"]
     assert all(not c["passed"] for c in report["checks"] if "max_abs" in c["check"])
+
+
+def test_a_saved_reference_judges_like_the_model_itself(exports, tmp_path):
+    """The reference scores travel as an .npz: an artifact judged elsewhere (another CPU, no
+    torch) gets the report it gets here."""
+    from mimic_edge.export.judge import Reference, judge
+    from mimic_edge.export.validate import predictor_runner, reference
+    from mimic_edge.runtime.onnx_predictor import OnnxPredictor
+
+    model, valid = exports.model("mimic"), exports.data()["valid"]
+    artifact = OnnxPredictor.from_bytes(to_bytes(exports.converted("mimic", "int8")), "int8.onnx")
+    here = reference(model, valid)
+    there = Reference.load(here.save(tmp_path / "reference.npz"))
+    thresholds = PRECISIONS["int8"].thresholds
+    a, b = (judge(predictor_runner(artifact), ref, thresholds, "int8", log=lambda _: None) for ref in (here, there))
+    assert a["checks"] == b["checks"] and a["passed"] and len(a["checks"]) == 13
+
+
+def test_a_foreign_reference_file_is_one_clear_error(tmp_path):
+    from mimic_edge.errors import ArtifactError
+    from mimic_edge.export.judge import Reference
+
+    (tmp_path / "x.npz").write_bytes(b"not an npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(2))
+    for name in ("x.npz", "other.npz", "missing.npz"):
+        with pytest.raises(ArtifactError, match="expected a reference saved by Reference.save"):
+            Reference.load(tmp_path / name)
+
+
+def test_judging_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, mimic_edge.export.judge, mimic_edge.runtime.host; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

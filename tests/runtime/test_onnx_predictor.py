@@ -169,3 +169,31 @@ def test_an_onnx_without_the_export_stamp_is_refused_unless_allowed(artifacts, t
     np.testing.assert_array_equal(load(path, allow_foreign=True).predict(*x), load(artifacts.onnx("fp32")).predict(*x))
     assert OnnxPredictor(path, allow_foreign=True).metadata == {p.key: p.value for p in keep}
 
+
+
+def _session_scores(path, x, disable_quant_qdq: bool):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    if disable_quant_qdq:
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return session.run(None, dict(zip(DIMS, x)))[0]
+
+
+def test_qdq_artifacts_run_in_float_unless_integer_kernels_are_asked_for(artifacts):
+    """The int8 (TensorRT) artifact computes TensorRT's math on every CPU: Q/DQ in float, not this
+    host's integer kernels (which saturate on x86 without VNNI); integer_qdq=True runs those."""
+    path, x = artifacts.onnx("int8"), inputs(batch=3, lens=(50, 20, 35))
+    default, integer = load(path), OnnxPredictor(path, integer_qdq=True)
+    assert default.session.get_session_options().get_session_config_entry("session.disable_quant_qdq") == "1"
+    np.testing.assert_array_equal(default.predict(*x), _session_scores(path, x, disable_quant_qdq=True))
+    np.testing.assert_array_equal(integer.predict(*x), _session_scores(path, x, disable_quant_qdq=False))
+    assert "integer_qdq=True" in repr(integer)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8-cpu"])
+def test_graphs_without_qdq_pairs_are_unaffected_by_the_qdq_setting(artifacts, precision):
+    path, x = artifacts.onnx(precision), inputs(batch=3)
+    np.testing.assert_array_equal(load(path).predict(*x), OnnxPredictor(path, integer_qdq=True).predict(*x))
