@@ -9,6 +9,9 @@ ratio to the FP32 artifact of the same run.
     .venv/bin/python benchmarks/int8_cpu.py --checkpoint mimic=runs/mimic/best --checkpoint misa=runs/misa/best \
         --json benchmarks/results/int8-cpu.json
 
+`--save DIR` also writes every variant and the PyTorch reference scores (DIR/<model>/), for
+benchmarks/int8_isa.py to judge the same graphs on other CPUs (emulated ones included).
+
 Without checkpoints the models have seeded fresh weights (near-constant scores: the accuracy
 columns then say little).
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -33,7 +37,7 @@ from mimic_edge.config import MODALITIES
 from mimic_edge.data import synthetic
 from mimic_edge.export.onnx import lean, stamp, to_bytes, to_onnx
 from mimic_edge.export.precision import CALIB_LENGTH_FRACTIONS, _CalibrationReader, _quiet_root_logger, convert
-from mimic_edge.export.validate import validate
+from mimic_edge.export.validate import reference, validate
 from mimic_edge.io import atomic_write_json
 from mimic_edge.runtime.onnx_predictor import OnnxPredictor
 
@@ -88,6 +92,18 @@ def variants(model: torch.nn.Module, calib: dict) -> dict[str, bytes]:
     return graphs
 
 
+def save_variants(folder: Path, graphs: dict[str, bytes], judged_against) -> None:
+    """<slug>.onnx per variant, variants.json (slug → name) and reference.npz."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {}
+    for key, graph in graphs.items():
+        slug = re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-")
+        (folder / f"{slug}.onnx").write_bytes(graph)
+        names[slug] = key
+    atomic_write_json(folder / "variants.json", names)
+    judged_against.save(folder / "reference.npz")
+
+
 def p50_ratios(predictors: dict[str, OnnxPredictor], inputs: list[np.ndarray], rounds: int, iters: int) -> dict:
     """Median ms per predictor, all alternating in rounds, and each as a ratio to fp32."""
     times = interleaved_runs({k: functools.partial(p.predict, *inputs) for k, p in predictors.items()},
@@ -100,10 +116,14 @@ def measure(name: str, model: torch.nn.Module, args) -> list[dict]:
     data = synthetic(model.config.preset, n=(args.calib_samples, 229, 1), seed=0)
     calib = {m: data["train"][m] for m in MODALITIES}
     graphs = variants(model, calib)
+    judged_against = reference(model, data["valid"])
+    if args.save:
+        save_variants(Path(args.save) / name, graphs, judged_against)
     rows = {}
     for key, graph in graphs.items():
         # every variant against the int8 gates; fp32 against its own
-        report = validate(graph, "fp32" if key == "fp32" else "int8-cpu", model, data["valid"], log=lambda _: None)
+        report = validate(graph, "fp32" if key == "fp32" else "int8-cpu", model, data["valid"], log=lambda _: None,
+                          ref=judged_against)
         checks = {c["check"]: c["value"] for c in report["checks"]}
         rows[key] = {
             "model": name, "artifact": key, "nodes": len(onnx.load_from_string(graph).graph.node),
@@ -141,6 +161,7 @@ def main() -> int:
     parser.add_argument("--iters", type=int, default=200, help="batch-1 runs per round; batch 64: 1/20 (default: 200)")
     parser.add_argument("--calib-samples", type=int, default=256, help="int8 (TensorRT) calibration (default: 256)")
     parser.add_argument("--json", metavar="FILE", help="write the rows and the machine")
+    parser.add_argument("--save", metavar="DIR", help="also write the variants and the reference (benchmarks/int8_isa.py)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     models = dict(c.split("=", 1) for c in args.checkpoint) or {"mimic": None, "misa": None}

@@ -135,6 +135,11 @@ class Reference:
                                 f"foreign file ({type(e).__name__}: {e})") from None
 
 
+def predictor_runner(predictor) -> ArtifactRunner:
+    """The runner of a mimic_edge.runtime predictor: its `predict`, input checks included."""
+    return lambda inputs: predictor.predict(*(inputs[m] for m in MODALITIES))
+
+
 def run_batched(run: ArtifactRunner, split: Mapping[str, np.ndarray], batch: int) -> np.ndarray:
     n = len(split[MODALITIES[0]])
     outs = [run({m: np.ascontiguousarray(split[m][i:i + batch], dtype=np.float32) for m in MODALITIES})

@@ -41,7 +41,9 @@ from mimic_edge.export.config import ExportConfig, check_options, model_of
 from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
 from mimic_edge.export.precision import convert
 from mimic_edge.export.tensorrt import build_engine, default_seq, make_profile, unavailable_reason
-from mimic_edge.export.validate import Limits, host, predictor_runner, raise_if_failed, validate, validate_runner
+from mimic_edge.export.judge import Reference
+from mimic_edge.export.validate import (Limits, host, predictor_runner, raise_if_failed, reference, validate,
+                                        validate_runner)
 from mimic_edge.io import atomic_write_bytes, atomic_write_json, check_writable
 from mimic_edge.models import build_model
 from mimic_edge.runtime import load
@@ -60,6 +62,9 @@ class ExportResult:
     engine_skipped: str | None = None  # why no engine was built although one was asked for
     seconds: float = 0.0
     pt2_path: Path | None = None  # format="pt2": the AOTInductor package
+    # The inputs and PyTorch scores the ONNX artifact was judged on: `reference.save(path)` lets it be
+    # judged again where it runs (mimic_edge.export.judge), on another CPU, without torch.
+    reference: Reference | None = None
 
 
 def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
@@ -94,7 +99,8 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
     data = to_bytes(artifact)
 
     log(f"validating {onnx_path.name} against PyTorch ({len(valid['regression_labels'])} samples):")
-    report = validate(data, entry.key, model, valid, log, name=onnx_path.name)
+    judged_against = reference(model, valid)
+    report = validate(data, entry.key, model, valid, log, name=onnx_path.name, ref=judged_against)
     report.update(artifact=onnx_path.name, artifact_sha256=hashlib.sha256(data).hexdigest(),
                   artifact_bytes=len(data), model=config.model, preset=preset, target=entry.target,
                   config_digest=model.config.digest(), weights=_weights_id(config),
@@ -110,7 +116,7 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
     atomic_write_json(report_path, report)
     log(f"wrote {onnx_path} ({len(data) / 1e6:.2f} MB) and {report_path.name}")
 
-    result = ExportResult(onnx_path, report_path, report, fresh)
+    result = ExportResult(onnx_path, report_path, report, fresh, reference=judged_against)
     if config.engine:
         _engine(config, result, data, profile, model, valid, log)
     result.seconds = time.perf_counter() - start

@@ -21,7 +21,7 @@ import torch
 from mimic_edge.config import MODALITIES
 from mimic_edge.export.formats import Precision, get_precision
 from mimic_edge.export.judge import (RUN_BATCH, ArtifactRunner, Limits, ParityCase, Reference, agreement, judge,
-                                     parity_cases, raise_if_failed, run_batched)
+                                     parity_cases, predictor_runner, raise_if_failed, run_batched)
 from mimic_edge.runtime.host import cpu_name, int8_isa
 from mimic_edge.runtime.onnx_predictor import ORT_OPTIMIZATION, OnnxPredictor
 
@@ -47,14 +47,15 @@ def reference(model: torch.nn.Module, valid: Mapping[str, np.ndarray], limits: L
 
 
 def validate(artifact: bytes, precision: str, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
-             log: Callable[[str], None] = print, name: str = "artifact.onnx") -> dict:
+             log: Callable[[str], None] = print, name: str = "artifact.onnx", ref: Reference | None = None) -> dict:
     """Run every check of `artifact` (serialized ONNX) against `model` (eval mode) on the
     validation split `valid` ({"text", "audio", "vision", "regression_labels"}), through the
-    ONNX Runtime predictor that users load (CPU); return the report."""
+    ONNX Runtime predictor that users load (CPU); return the report. `ref`: `reference(model,
+    valid)` when the caller has it already."""
     entry = get_precision(precision)
     # Threads sleep between runs: validation alternates with PyTorch, which needs the cores.
     predictor = OnnxPredictor.from_bytes(artifact, name, providers=["CPUExecutionProvider"], spinning=False)
-    ref = reference(model, valid)
+    ref = ref if ref is not None else reference(model, valid)
     report = judge(predictor_runner(predictor), ref, entry.thresholds, precision, log)
     report["onnxruntime_optimization"] = ORT_OPTIMIZATION
     report["judged_by"] = judged_by(entry)
@@ -87,11 +88,6 @@ def judged_by(entry: Precision) -> dict:
 def host() -> dict:
     """The exporting host's CPU, as reports record it."""
     return {"machine": platform.machine(), "int8_isa": int8_isa(), "cpu": cpu_name()}
-
-
-def predictor_runner(predictor) -> ArtifactRunner:
-    """The runner of a mimic_edge.runtime predictor: its `predict`, input checks included."""
-    return lambda inputs: predictor.predict(*(inputs[m] for m in MODALITIES))
 
 
 def validate_runner(run: ArtifactRunner, precision: str, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
