@@ -1,6 +1,6 @@
 """Export here, run there: int8 artifacts of a trained MIMIC and MISA, exported on this CPU, pass
 their gates on x86 without VNNI and on aarch64, judged there against the PyTorch scores computed
-here (mimic_edge.export.judge). A control proves the emulated x86 runs the saturating kernels:
+here (mimic_edge.export.judge); so does the one `mimic-edge bench` makes. A control proves the emulated x86 runs the saturating kernels:
 full-range int8 weights, as `--target cpu` made them before, fail there."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mimic_edge.export import ExportConfig, export
 
 pytestmark = pytest.mark.slow
 MODELS = {"mimic": 25, "misa": 8}  # max epochs: trained well past fresh weights, in about a minute in all
-PRECISIONS = ("int8", "int8-cpu")
+TARGETS = {"int8": "tensorrt", "int8-cpu": "cpu"}  # precision key → --target
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +28,17 @@ def trained(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def exported(trained, tmp_path_factory) -> dict[tuple[str, str], tuple]:
-    """(model, precision key) → (artifact, saved reference): exported and validated natively."""
+    """(model, precision key) → (artifact, saved reference): exported and validated natively. Beside
+    the trained models, MISA's fresh weights as `mimic-edge bench` exports them (its ort-int8-cpu row)."""
     out = tmp_path_factory.mktemp("exported")
+    configs = {(name, key): ExportConfig(checkpoint=checkpoint, precision="int8", target=TARGETS[key],
+                                         out=str(out / name)) for name, checkpoint in trained.items() for key in TARGETS}
+    configs["misa-fresh", "int8-cpu"] = ExportConfig(model="misa", precision="int8", target="cpu", out=str(out / "fresh"))
     done = {}
-    for name, checkpoint in trained.items():
-        for key in PRECISIONS:
-            result = export(ExportConfig(checkpoint=checkpoint, precision="int8", target="cpu" if key == "int8-cpu"
-                                         else "tensorrt", out=str(out)), log=lambda _: None)
-            assert result.report["passed"]
-            done[name, key] = (result.onnx_path, result.reference.save(out / f"{name}.{key}.reference.npz"))
+    for (name, key), config in configs.items():
+        result = export(config, log=lambda _: None)
+        assert result.report["passed"]
+        done[name, key] = (result.onnx_path, result.reference.save(out / f"{name}.{key}.reference.npz"))
     return done
 
 
@@ -44,8 +46,7 @@ def _failed(report: dict) -> list:
     return [(c["check"], c["value"]) for c in report["checks"] if not c["passed"]]
 
 
-@pytest.mark.parametrize("key", PRECISIONS)
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name, key", [(name, key) for name in MODELS for key in TARGETS] + [("misa-fresh", "int8-cpu")])
 def test_int8_passes_its_gates_on_x86_without_vnni(haswell, exported, name, key):
     artifact, reference = exported[name, key]
     report = haswell.judge(artifact, reference, key)
@@ -74,7 +75,7 @@ def test_full_range_int8_weights_saturate_on_x86_without_vnni(haswell, exported,
     assert sqnr < 20  # measured 14.4 dB there; 40.5 dB with VNNI or on ARM
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", [*MODELS, "misa-fresh"])
 def test_int8_cpu_passes_its_gates_on_aarch64_without_torch(aarch64, exported, name):
     artifact, reference = exported[name, "int8-cpu"]
     report = aarch64.judge(artifact, reference, "int8-cpu")
