@@ -196,7 +196,7 @@ def agreement(run: ArtifactRunner, reference: Reference) -> dict:
     """SQNR and max |Δ| of `run` against the reference on the validation set: information, no gate."""
     found = run_batched(run, reference.split, reference.run_batch)
     return {"sqnr_db": _finite_or_str(round(sqnr_db(reference.expected, found), 2)),
-            "max_abs": _finite_or_str(_max_abs(reference.expected, found))}
+            "max_abs": _finite_or_str(float(f"{_max_abs(reference.expected, found):.4g}"))}
 
 
 def raise_if_failed(report: dict, artifact_name: str, report_path) -> None:

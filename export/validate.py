@@ -66,7 +66,7 @@ def validate(artifact: bytes, precision: str, model: torch.nn.Module, valid: Map
                                           "note": "information, not a gate: ONNX Runtime's integer kernels here"}
         info = report["host_integer_kernels"]
         log(f"  (information) ONNX Runtime's integer kernels on this {int8_isa()} CPU: validation set "
-            f"SQNR {info['sqnr_db']} dB, max abs {info['max_abs']:.3g}")
+            f"SQNR {info['sqnr_db']} dB, max abs {info['max_abs']}")
     return report
 
 
