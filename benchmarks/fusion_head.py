@@ -1,4 +1,4 @@
-"""Benchmark of MIMIC's fusion head (DESIGN §5) on a CUDA GPU: the PyTorch reference, eager
+"""Benchmark of MIMIC's fusion head (docs/design.md §5) on a CUDA GPU: the PyTorch reference, eager
 and torch.compile'd, against the fused Triton kernel, factorized and direct.
 
     python benchmarks/fusion_head.py --out benchmarks/results/fusion_head.json

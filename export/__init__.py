@@ -1,5 +1,5 @@
 """Export a model to a validated ONNX artifact and, on a GPU machine, a TensorRT engine
-(DESIGN §6). `mimic-edge export` is a thin shell over `export(ExportConfig(...))`.
+(docs/design.md §6). `mimic-edge export` is a thin shell over `export(ExportConfig(...))`.
 
 Modules, in the order the pipeline uses them:
   formats.py    the registry: one entry per precision and target (thresholds, TensorRT flags)

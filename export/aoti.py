@@ -1,4 +1,4 @@
-"""AOTInductor packages (`.pt2`, DESIGN §6): the model through torch.export with dynamic batch
+"""AOTInductor packages (`.pt2`, docs/design.md §6): the model through torch.export with dynamic batch
 and sequence axes, compiled and packaged by AOTInductor for CPU or CUDA. The package loads
 from Python (mimic_edge.runtime) and from C++ with libtorch (examples/cpp/aoti).
 

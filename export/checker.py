@@ -3,7 +3,7 @@
 `check_tensorrt(model)` returns every broken rule as a Finding(rule, node, message);
 `require_tensorrt_compatible(model)` raises one CompatibilityError listing them all.
 
-Rules (TensorRT's ONNX parser, onnx-tensorrt `docs/operators.md`, and DESIGN §6):
+Rules (TensorRT's ONNX parser, onnx-tensorrt `docs/operators.md`, and docs/design.md §6):
   opset            default-domain opset within what every TensorRT 10.x and 11.x parses
   unsupported-op   an op outside TensorRT's ONNX operator list, or outside the default domain
   qdq-int8         Q/DQ carry int8 only (a QuantizeLinear without zero point outputs uint8)

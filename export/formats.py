@@ -1,5 +1,5 @@
 """The export formats: one entry per precision and target, read by the CLI, the export, the
-TensorRT build and the bench (DESIGN §6). Standard library only, so that `--help` and the
+TensorRT build and the bench (docs/design.md §6). Standard library only, so that `--help` and the
 option checks stay fast.
 
 Adding a precision or a target is one entry here and its converter in `precision.py`.

@@ -1,4 +1,4 @@
-"""PyTorch model → one self-contained FP32 ONNX graph (DESIGN §6).
+"""PyTorch model → one self-contained FP32 ONNX graph (docs/design.md §6).
 
 Inputs `text`, `audio`, `vision` (B, L_m, d_m) float32 with a dynamic batch axis and one
 dynamic sequence axis per modality; output `score` (B, out). LSTMs become native ONNX `LSTM`

@@ -1,5 +1,5 @@
 """The export pipeline: model → ONNX at a precision → TensorRT rules → validation → files, and
-on request a TensorRT engine validated the same way (DESIGN §6).
+on request a TensorRT engine validated the same way (docs/design.md §6).
 
 Files in `out` for model name N (`<model>-<preset>`, or the checkpoint's name) and precision P
 (a key of mimic_edge.export.formats.PRECISIONS):

@@ -1,4 +1,4 @@
-"""Precision conversions of the FP32 graph (DESIGN §6): one function per entry of the registry
+"""Precision conversions of the FP32 graph (docs/design.md §6): one function per entry of the registry
 (mimic_edge.export.formats), which names it.
 
 Each converter takes the FP32 `onnx.ModelProto` and the calibration inputs

@@ -1,4 +1,4 @@
-"""TensorRT engines from the ONNX artifacts (DESIGN §6): a thin layer over the `tensorrt` API.
+"""TensorRT engines from the ONNX artifacts (docs/design.md §6): a thin layer over the `tensorrt` API.
 
 The pure-Python parts run anywhere and are tested on CPU: parsing and checking the optimization
 profile (`--batch` / `--seq` as MIN:OPT:MAX), and the settings that depend on the TensorRT
@@ -90,7 +90,7 @@ class Profile:
 
 
 def default_seq(seq_len: int) -> str:
-    """The preset's length as OPT, up to twice it as MAX: 1:50:100 for the presets of DESIGN §2."""
+    """The preset's length as OPT, up to twice it as MAX: 1:50:100 for the presets of docs/design.md §2."""
     return f"1:{seq_len}:{2 * seq_len}"
 
 

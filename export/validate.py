@@ -1,4 +1,4 @@
-"""Validation of an artifact against the PyTorch model it came from (DESIGN §6): the reference
+"""Validation of an artifact against the PyTorch model it came from (docs/design.md §6): the reference
 scores computed here with torch, then judged by export/judge.py (the checks and thresholds).
 
 Every check runs, every result is printed (✓/✗, measured value, threshold) and recorded in

@@ -1,4 +1,4 @@
-"""Kernels for MIMIC's fusion head (DESIGN §5) and its three BiLSTM encoders (paper Eq. 1).
+"""Kernels for MIMIC's fusion head (docs/design.md §5) and its three BiLSTM encoders (paper Eq. 1).
 
 Layering: this package imports only torch and triton (nothing else of mimic_edge), and
 importing it has no side effects. Triton is imported by `fusion_head` (the fused kernel,

@@ -1,4 +1,4 @@
-"""The kernels' own errors: `mimic_edge.kernels` imports only torch and triton (DESIGN's
+"""The kernels' own errors: `mimic_edge.kernels` imports only torch and triton (docs/design.md §1's
 layering rule), so it cannot raise `mimic_edge.errors` types.
 
 Both are ValueErrors, as `mimic_edge.errors.InputError` and `ConfigError` (what the kernels

@@ -1,4 +1,4 @@
-"""Fused Triton kernel for MIMIC's fusion head (paper Eqs. 7-11, DESIGN §5).
+"""Fused Triton kernel for MIMIC's fusion head (paper Eqs. 7-11, docs/design.md §5).
 
     P_x = MaxPool3d(2)(x_t ⊗ x_v ⊗ x_a)            x ∈ {h̃, ĩ}, (16,16,16) → 512
     M = W_m P_h̃ + b_m,   I = W_i P_ĩ + b_i            (64 each)

@@ -1,4 +1,4 @@
-"""Plain-PyTorch reference of MIMIC's three BiLSTM encoders (paper Eq. 1, DESIGN §3.1).
+"""Plain-PyTorch reference of MIMIC's three BiLSTM encoders (paper Eq. 1, docs/design.md §3.1).
 
 The definition the Triton recurrence kernel (kernels/lstm.py) is tested against and whose
 gradient it uses: the model's own LSTM path, `mimic_edge.models.common.bilstm`, restated here

@@ -1,4 +1,4 @@
-"""Plain-PyTorch reference of MIMIC's fusion head (paper Eqs. 7-11, DESIGN §5).
+"""Plain-PyTorch reference of MIMIC's fusion head (paper Eqs. 7-11, docs/design.md §5).
 
 It materialises both 16×16×16 outer products and max-pools them with `max_pool3d`: the
 definition the fused kernels are tested against, and the head MIMIC uses by default.

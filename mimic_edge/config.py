@@ -1,4 +1,4 @@
-"""Presets (DESIGN §2) and the model config dataclasses (DESIGN §3, §4).
+"""Presets (docs/design.md §2) and the model config dataclasses (docs/design.md §3, §4).
 
 A config is all a model needs to be rebuilt: checkpoints store it as JSON next to the weights.
 """
@@ -79,8 +79,8 @@ class MimicConfig(ModelConfig):
     lstm_hidden: int = 32  # per direction: D = 64 (paper §3.1)
     d_model: int = 64  # D, the unified embedding dimension (paper §3.1)
     bottleneck: int = 16  # ĩ_m, h̃_m ∈ R^16 (paper Eqs. 5-6)
-    fusion_dim: int = 64  # width of M and I (DESIGN §3.5)
-    head_hidden: int = 64  # 3-layer MLP 192→64→64→out (DESIGN §3.7)
+    fusion_dim: int = 64  # width of M and I (docs/design.md §3.5)
+    head_hidden: int = 64  # 3-layer MLP 192→64→64→out (docs/design.md §3.7)
     dropout: float = 0.1  # the paper is silent; a light dropout for a 0.3 M model
     contrast_weight: float = 0.1  # λ, Eq. 15
     temperature: float = 0.1  # τ, Eq. 12

@@ -1,4 +1,4 @@
-"""Datasets in MMSA's layout (DESIGN §8): loaders for `.pkl` / `.npz` files and a synthetic set.
+"""Datasets in MMSA's layout (docs/design.md §8): loaders for `.pkl` / `.npz` files and a synthetic set.
 
 A dataset is a dict of splits {"train", "valid", "test"}; each split is a dict of numpy arrays:
 

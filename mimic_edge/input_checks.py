@@ -1,4 +1,4 @@
-"""Input checks shared by every entry point (DESIGN §9).
+"""Input checks shared by every entry point (docs/design.md §9).
 
 Torch-free on purpose: the runtime validates numpy inputs for ONNX Runtime and TensorRT
 without importing torch. Torch tensors are handled by duck typing.

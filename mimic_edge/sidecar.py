@@ -1,4 +1,4 @@
-"""The JSON sidecar of a TensorRT engine (DESIGN §6): write it beside the engine at build time,
+"""The JSON sidecar of a TensorRT engine (docs/design.md §6): write it beside the engine at build time,
 check it before the engine is loaded.
 
 An engine runs only on the TensorRT version and the GPU it was built for; TensorRT reports a

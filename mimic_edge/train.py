@@ -1,4 +1,4 @@
-"""Training (paper §4.1, DESIGN §8): Adam lr 1e-4, batch 64, early stopping on the validation
+"""Training (paper §4.1, docs/design.md §8): Adam lr 1e-4, batch 64, early stopping on the validation
 loss with patience 10; the best model is kept as a checkpoint and its epoch is the
 "convergence epoch" of paper Table 3.
 

@@ -1,4 +1,4 @@
-"""DESIGN §9: each bad input gets one clear error naming what was expected and found."""
+"""docs/design.md §9: each bad input gets one clear error naming what was expected and found."""
 import numpy as np
 import pytest
 import torch

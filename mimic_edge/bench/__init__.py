@@ -1,4 +1,4 @@
-"""`mimic-edge bench`: params, FLOPs, latency and memory of MIMIC vs MISA per backend (DESIGN §7).
+"""`mimic-edge bench`: params, FLOPs, latency and memory of MIMIC vs MISA per backend (docs/design.md §7).
 
 What is timed, for every backend alike: `Predictor.predict(text, audio, vision)`, the call a
 user makes, on float32 numpy arrays in host memory, from the input checks to the numpy scores

@@ -1,4 +1,4 @@
-"""The rows: one per preset × model × backend × batch size (DESIGN §7).
+"""The rows: one per preset × model × backend × batch size (docs/design.md §7).
 
 Per row: the backend's set-up (mimic_edge.bench.backends) on seeded random inputs, then its
 `Predictor.predict` timed (mimic_edge.bench.timing), memory watched over set-up and runs.

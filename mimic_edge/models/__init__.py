@@ -1,4 +1,4 @@
-"""The reference models: MIMIC (DESIGN §3) and the MISA baseline (DESIGN §4)."""
+"""The reference models: MIMIC (docs/design.md §3) and the MISA baseline (docs/design.md §4)."""
 from __future__ import annotations
 
 from torch import nn

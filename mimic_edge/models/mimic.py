@@ -1,4 +1,4 @@
-"""MIMIC: Multi-Interaction Modeling with Intelligent Coordination (paper §3, DESIGN §3).
+"""MIMIC: Multi-Interaction Modeling with Intelligent Coordination (paper §3, docs/design.md §3).
 
 Eq. 1     per-modality encoder: BiLSTM(32+32) → single-head self-attention → mean over time
           (the three BiLSTMs: nn.LSTM per modality, or all six recurrences in one Triton
@@ -102,7 +102,7 @@ class MIMIC(nn.Module):
             h_hat[m] = self.align[m](h) + h  # Eq. 2
         shared = (h_hat["text"] + h_hat["vision"] + h_hat["audio"]) / 3  # Eq. 3, (B, 64)
         individual = {m: h_hat[m] - shared for m in MODALITIES}  # Eq. 4
-        order = ("text", "vision", "audio")  # outer product index order (t, v, a), DESIGN §3.5
+        order = ("text", "vision", "audio")  # outer product index order (t, v, a), docs/design.md §3.5
         return {
             "h_hat": torch.stack([h_hat[m] for m in MODALITIES], dim=1),  # (B, 3, 64) in MODALITIES order
             "shared": shared,  # (B, 64)
@@ -168,7 +168,7 @@ class MIMIC(nn.Module):
 
 
 def contrastive_loss(h_hat: Tensor, temperature: float) -> Tensor:
-    """Eq. 12 as InfoNCE over modalities of the same instance (DESIGN §3.8).
+    """Eq. 12 as InfoNCE over modalities of the same instance (docs/design.md §3.8).
 
     h_hat (B, M, D). For every ordered pair (m, n), m ≠ n: logits cos(ĥ_m^i, ĥ_n^k)/τ over
     the batch k, target k = i; the mean over pairs.

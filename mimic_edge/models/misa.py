@@ -1,5 +1,5 @@
 """MISA baseline (Hazarika et al., 2020), faithful to the official declare-lab/MISA
-`src/models.py` and `src/utils/functions.py` (DESIGN §4).
+`src/models.py` and `src/utils/functions.py` (docs/design.md §4).
 
 Audio/vision (and GloVe text): two stacked BiLSTMs, hidden = input size, LayerNorm(2h)
 between them; the utterance vector is [h1_fwd, h2_fwd, h1_bwd, h2_bwd] (4h), the order the

@@ -1,4 +1,4 @@
-"""Run an AOTInductor package (`.pt2`, DESIGN §6) with PyTorch. Imports torch only: the package
+"""Run an AOTInductor package (`.pt2`, docs/design.md §6) with PyTorch. Imports torch only: the package
 loader is libtorch's (torch._C._aoti, what C++ callers use), not torch._inductor, whose import
 pulls in triton; a CUDA package carries its Triton kernels compiled.
 

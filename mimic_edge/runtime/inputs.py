@@ -29,7 +29,7 @@ def prepare_inputs(
     seq_range: Mapping[str, tuple[int, int]] | None = None,
     batch_range: tuple[int, int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Validate (DESIGN §9) and return C-contiguous float32 numpy arrays keyed by modality."""
+    """Validate (docs/design.md §9) and return C-contiguous float32 numpy arrays keyed by modality."""
     inputs = dict(zip(MODALITIES, (text, audio, vision)))
     batch = check_inputs(inputs, dims, seq_range=seq_range)
     if batch_range is not None and not batch_range[0] <= batch <= batch_range[1]:

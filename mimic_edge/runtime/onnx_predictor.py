@@ -1,6 +1,6 @@
 """Run an ONNX artifact (fp32, fp16 or int8) with ONNX Runtime. Imports numpy and onnxruntime only.
 
-The artifact's contract (DESIGN §6): inputs `text`, `audio`, `vision` float32 (B, L_m, d_m),
+The artifact's contract (docs/design.md §6): inputs `text`, `audio`, `vision` float32 (B, L_m, d_m),
 output `score` float32 (B, out). Feature dims and any fixed batch or sequence length are read
 from the artifact, so inputs are checked before ONNX Runtime sees them.
 

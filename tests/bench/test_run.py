@@ -1,4 +1,4 @@
-"""mimic_edge.bench.run: row schema (DESIGN §7), skipped and failed backends, rows kept as they come."""
+"""mimic_edge.bench.run: row schema (docs/design.md §7), skipped and failed backends, rows kept as they come."""
 import json
 import sys
 import time

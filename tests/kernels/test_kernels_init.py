@@ -1,4 +1,4 @@
-"""The kernels package: it imports only torch and triton (DESIGN's layering rule), is light
+"""The kernels package: it imports only torch and triton (docs/design.md §1's layering rule), is light
 to import, `fusion_head` is always the function, and where the fused head can run."""
 import ast
 import json

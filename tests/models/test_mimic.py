@@ -1,4 +1,4 @@
-"""MIMIC (DESIGN §3): shapes, parameter counts, the equations, masking, training."""
+"""MIMIC (docs/design.md §3): shapes, parameter counts, the equations, masking, training."""
 import pytest
 import torch
 import torch.nn.functional as F

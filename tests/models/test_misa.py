@@ -1,4 +1,4 @@
-"""MISA (DESIGN §4): shapes, parameter counts, the official utterance vector and losses."""
+"""MISA (docs/design.md §4): shapes, parameter counts, the official utterance vector and losses."""
 import pytest
 import torch
 

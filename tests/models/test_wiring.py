@@ -8,7 +8,7 @@ from mimic_edge.config import MODALITIES, make_config
 
 
 def infonce_reference(h_hat, tau):
-    """DESIGN §3.8 written out: for every ordered pair (m, n), m ≠ n, cross-entropy of the logits
+    """docs/design.md §3.8 written out: for every ordered pair (m, n), m ≠ n, cross-entropy of the logits
     cos(ĥ_m^i, ĥ_n^k) / τ over the batch k against k = i; the mean over the pairs."""
     n_mod = h_hat.shape[1]
     pairs = []
@@ -22,7 +22,7 @@ def infonce_reference(h_hat, tau):
 
 
 def test_default_temperature_is_the_papers():
-    assert make_config("mimic").temperature == 0.1  # τ = 0.1, paper Eq. 12 / DESIGN §3.8
+    assert make_config("mimic").temperature == 0.1  # τ = 0.1, paper Eq. 12 / docs/design.md §3.8
 
 
 @pytest.mark.parametrize("tau", [None, 0.5, 2.0])

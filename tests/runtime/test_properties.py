@@ -127,7 +127,7 @@ def as_float32(x):
 
 
 def is_valid(xs):
-    """The oracle: what DESIGN §9 says an input must be."""
+    """The oracle: what docs/design.md §9 says an input must be."""
     for m, x in zip(MODALITIES, xs):
         if not isinstance(x, (np.ndarray, torch.Tensor)):
             return False
