@@ -18,6 +18,7 @@ With `format="pt2"`, for device D (`cpu` | `cuda`), an AOTInductor package inste
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -105,15 +106,9 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
                   artifact_bytes=len(data), model=config.model, preset=preset, target=entry.target,
                   config_digest=model.config.digest(), weights=_weights_id(config),
                   calibration={"data": config.calib_data, "samples": len(calib[MODALITIES[0]])} if calib else None)
-    if not report["passed"]:
-        onnx_path.unlink(missing_ok=True)  # an older artifact under this name would now be a lie
-        atomic_write_json(report_path, report)
-        raise_if_failed(report, onnx_path.name, report_path)
-    # The report names the artifact's hash, so it goes last, after the old one is gone: a crash in
-    # between leaves an artifact without a report, never a report describing another artifact.
-    report_path.unlink(missing_ok=True)
-    atomic_write_bytes(onnx_path, data)
-    atomic_write_json(report_path, report)
+    with _staging(onnx_path) as staging:
+        staged = atomic_write_bytes(staging / onnx_path.name, data)
+        _commit(report, report_path, staged, onnx_path)
     log(f"wrote {onnx_path} ({len(data) / 1e6:.2f} MB) and {report_path.name}")
 
     result = ExportResult(onnx_path, report_path, report, fresh, reference=judged_against)
@@ -142,13 +137,10 @@ def _export_pt2(config: ExportConfig, precision: str, log, start: float) -> Expo
     profile = make_profile(config.batch, config.seq or default_seq(get_preset(preset).seq_len))
     _, valid = _load_data(config, model.config, False, log)
     _check_seq_min(profile, valid, "package")
-    out = Path(config.out)
-    path = out / f"{_artifact_name(config, preset)}.{config.device}.pt2"
+    path = Path(config.out) / f"{_artifact_name(config, preset)}.{config.device}.pt2"
     report_path = path.with_name(f"{path.name}.validation.json")
     _refuse_to_replace_another_model(path, report_path, config, model)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=out))
-    try:
+    with _staging(path) as staging:
         staged = staging / path.name
         log(f"compiling {path.name} with AOTInductor for {config.device} (torch {torch.__version__}; "
             "a minute or more)")
@@ -171,20 +163,41 @@ def _export_pt2(config: ExportConfig, precision: str, log, start: float) -> Expo
                       export_seconds=round(built.export_seconds, 1), compile_seconds=round(built.compile_seconds, 1),
                       judged_by={"runtime": f"AOTInductor package, torch {torch.__version__}, {config.device}",
                                  "arithmetic": "the package's own compiled kernels", "host": host()})
-        if not report["passed"]:
-            path.unlink(missing_ok=True)  # an older package under this name would now be a lie
-            sidecar_path(path).unlink(missing_ok=True)
-            atomic_write_json(report_path, report)
-            raise_if_failed(report, path.name, report_path)
-        report_path.unlink(missing_ok=True)  # the report goes last, as for ONNX artifacts
-        os.replace(staged, path)  # the sidecar records the package's hash: a crash between
-        os.replace(sidecar_path(staged), sidecar_path(path))  # the two renames is detected
-        atomic_write_json(report_path, report)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _commit(report, report_path, staged, path, with_sidecar=True)
     log(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB), {sidecar_path(path).name} and {report_path.name}")
     return ExportResult(None, report_path, report, fresh, sidecar_path=sidecar_path(path),
                         seconds=time.perf_counter() - start, pt2_path=path)
+
+
+@contextlib.contextmanager
+def _staging(final: Path):
+    """A folder beside `final` (same file system: renames from it are atomic), removed afterwards."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _commit(report: dict, report_path: Path, staged: Path, final: Path, with_sidecar: bool = False) -> None:
+    """Publish a validated artifact the same way for every format. Failed: older files under its
+    names go (they would now be a lie), the report is written and ArtifactValidationError raised.
+    Passed: the old report goes, the artifact and then its sidecar are renamed into place (the
+    sidecar records the artifact's hash, so a crash between the two is detected), and the report,
+    which names the artifact's hash, comes last: a crash leaves an artifact without a report,
+    never a report of another artifact."""
+    finals = [final, sidecar_path(final)] if with_sidecar else [final]
+    if not report["passed"]:
+        for path in finals:
+            path.unlink(missing_ok=True)
+        atomic_write_json(report_path, report)
+        raise_if_failed(report, final.name, report_path)
+    report_path.unlink(missing_ok=True)
+    os.replace(staged, final)
+    if with_sidecar:
+        os.replace(sidecar_path(staged), sidecar_path(final))
+    atomic_write_json(report_path, report)
 
 
 def _artifact_name(config: ExportConfig, preset: str) -> str:
@@ -272,19 +285,10 @@ def _engine(config: ExportConfig, result: ExportResult, data: bytes, profile, mo
     stem = result.onnx_path.name.removesuffix(".onnx")
     engine_path = result.onnx_path.with_name(f"{stem}.engine")
     report_path = result.onnx_path.with_name(f"{stem}.engine.validation.json")
-    staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=result.onnx_path.parent))
-    try:
+    with _staging(engine_path) as staging:
         staged = staging / engine_path.name
         report = _build_and_validate_engine(config, result, data, profile, model, valid, staged, log)
-        atomic_write_json(report_path, report)
-        if not report["passed"]:
-            engine_path.unlink(missing_ok=True)  # an older engine under this name would now be a lie
-            sidecar_path(engine_path).unlink(missing_ok=True)
-            raise_if_failed(report, engine_path.name, report_path)
-        os.replace(staged, engine_path)  # the sidecar records the engine's hash: a crash between
-        os.replace(sidecar_path(staged), sidecar_path(engine_path))  # the two renames is detected
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _commit(report, report_path, staged, engine_path, with_sidecar=True)
     result.engine_path, result.sidecar_path = engine_path, sidecar_path(engine_path)
     log(f"wrote {engine_path}, {result.sidecar_path.name} and {report_path.name}")
 

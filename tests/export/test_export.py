@@ -358,3 +358,21 @@ def test_unwritable_out_fails_before_the_work(checkpoint, tmp_path):
     blocker.write_text("a file where the folder should be")
     with pytest.raises(ConfigError, match=r"--out .*file: expected a folder this process can write to"):
         export(ExportConfig(checkpoint=checkpoint, out=str(blocker)), log=quiet)
+
+
+def test_every_format_writes_its_report_last(checkpoint, tmp_path, stand_in_tensorrt, monkeypatch):
+    """One commit for every format: the artifact, then its sidecar, then the report that names the
+    artifact's hash (the engine wrote its report first)."""
+    import os
+
+    order = []  # what appears under its final name, in --out itself (not in a staging folder)
+
+    def seen(path):
+        if pathlib.Path(path).parent == tmp_path:
+            order.append(pathlib.Path(path).name)
+
+    replace = os.replace  # every file lands by a rename: the artifacts from staging, the reports from a temp file
+    monkeypatch.setattr(os, "replace", lambda src, dst: (seen(dst), replace(src, dst)))
+    export(ExportConfig(checkpoint=checkpoint, engine=True, batch="1:1:8", out=str(tmp_path), **SMALL), log=quiet)
+    assert order == ["mimic.fp32.onnx", "mimic.fp32.validation.json",
+                     "mimic.fp32.engine", "mimic.fp32.engine.json", "mimic.fp32.engine.validation.json"]
