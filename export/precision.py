@@ -31,6 +31,7 @@ import onnx
 
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ConfigError
+from mimic_edge.export.checker import RECURRENT_STATES
 from mimic_edge.export.formats import get_precision
 from mimic_edge.export.onnx import lean, stamp
 
@@ -61,9 +62,6 @@ def to_fp16(model: onnx.ModelProto, calibration: Calibration | None = None) -> o
     return lean(converted, drop_zero_lstm_states=False)
 
 
-_RECURRENT_STATE_INPUTS = {"LSTM": (5, 6), "GRU": (5,), "RNN": (5,)}  # initial_h (and initial_c)
-
-
 def _add_zero_recurrent_states(graph: onnx.GraphProto) -> None:
     """Feed every recurrence whose weights are not float32 and that lacks initial states a zero
     state of its weights' dtype, (num_directions, batch, hidden_size) with the batch read from
@@ -74,7 +72,7 @@ def _add_zero_recurrent_states(graph: onnx.GraphProto) -> None:
     weights = {t.name: t for t in graph.initializer}
     nodes = []  # the graph's nodes, each zero-state chain just before its recurrence
     for node in graph.node:
-        states = _RECURRENT_STATE_INPUTS.get(node.op_type)
+        states = RECURRENT_STATES.get(node.op_type)
         w = weights.get(node.input[1]) if states and len(node.input) > 1 else None
         missing = [k for k in states if k >= len(node.input) or not node.input[k]] if states else []
         if w is None or w.data_type == onnx.TensorProto.FLOAT or not missing:

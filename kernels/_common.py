@@ -35,3 +35,8 @@ def check_device(op: str, devices: set[str], device: torch.device, interpreted: 
                               f"the interpreter, or {op}_reference")
     if device.type not in ("cpu", "cuda"):
         raise KernelTypeError(f"{op}: expected CUDA tensors (or CPU ones under Triton's interpreter), found {device}")
+
+
+def shape_text(shape) -> str:
+    """A shape as Python writes a tuple, for error messages: (3,) (2, 16)."""
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"

@@ -60,7 +60,7 @@ from torch import Tensor
 from torch.library import triton_op, wrap_triton
 from triton.runtime.interpreter import InterpretedFunction
 
-from mimic_edge.kernels._common import _operand, check_device, dot_precision
+from mimic_edge.kernels._common import _operand, check_device, dot_precision, shape_text
 from mimic_edge.kernels.errors import KernelInputError, KernelTypeError
 from mimic_edge.kernels.reference import fusion_head_reference
 
@@ -278,10 +278,6 @@ def _backward(ctx, grad: Tensor):
 _fusion_head_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-def _shape(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
-
 def _check(tensors: dict[str, Tensor], algorithm: str, block_b: int | None) -> None:
     """Raise one clear error for the first problem found: option, type, shape, dtype, device.
     KernelInputError for a bad option value, shape or empty batch; KernelTypeError (also a
@@ -299,8 +295,8 @@ def _check(tensors: dict[str, Tensor], algorithm: str, block_b: int | None) -> N
                 "w_i": (64, 512), "b_i": (64,), "w_g": (192, 192), "b_g": (192,)}
     for name, shape in expected.items():
         if tuple(tensors[name].shape) != shape:
-            raise KernelInputError(f"fusion_head: {name}: expected shape {_shape(shape)}, "
-                                   f"found {_shape(tensors[name].shape)}")
+            raise KernelInputError(f"fusion_head: {name}: expected shape {shape_text(shape)}, "
+                                   f"found {shape_text(tensors[name].shape)}")
     if batch == 0:
         raise KernelInputError("fusion_head: empty batch (B = 0): expected at least one sample")
     dtypes = [x.dtype for x in tensors.values()]

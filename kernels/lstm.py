@@ -56,7 +56,7 @@ from torch import Tensor
 from torch.library import triton_op, wrap_triton
 from triton.runtime.interpreter import InterpretedFunction
 
-from mimic_edge.kernels._common import _operand, check_device, dot_precision
+from mimic_edge.kernels._common import _operand, check_device, dot_precision, shape_text
 from mimic_edge.kernels.errors import KernelInputError, KernelTypeError
 from mimic_edge.kernels.lstm_reference import bilstm_encoders_reference
 
@@ -281,10 +281,6 @@ def _backward(ctx, grads: list[Tensor]):
 _bilstm_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-def _shape(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
-
 _WEIGHT_NAMES = ("w_ih", "w_hh", "b_ih", "b_hh", "w_ih_reverse", "w_hh_reverse", "b_ih_reverse", "b_hh_reverse")
 
 
@@ -315,17 +311,17 @@ def _check(xs, weights, lengths) -> None:
         x = xs[m]
         if x.dim() != 3 or x.shape[0] != batch or x.shape[1] == 0:
             raise KernelInputError(f"bilstm_encoders: xs[{m}]: expected shape ({batch}, L, d) with L >= 1, "
-                                   f"found {_shape(x.shape)}")
+                                   f"found {shape_text(x.shape)}")
         d = x.shape[2]
         expected = {"w_ih": (4 * hidden, d), "w_hh": (4 * hidden, hidden), "b_ih": (4 * hidden,), "b_hh": (4 * hidden,)}
         for name, w in zip(_WEIGHT_NAMES, weights[m]):
             shape = expected[name.removesuffix("_reverse")]
             if tuple(w.shape) != shape:
-                raise KernelInputError(f"bilstm_encoders: weights[{m}].{name}: expected shape {_shape(shape)}, "
-                                       f"found {_shape(w.shape)}")
+                raise KernelInputError(f"bilstm_encoders: weights[{m}].{name}: expected shape {shape_text(shape)}, "
+                                       f"found {shape_text(w.shape)}")
         n = lengths[m]
         if n is not None and tuple(n.shape) != (batch,):
-            raise KernelInputError(f"bilstm_encoders: lengths[{m}]: expected shape ({batch},), found {_shape(n.shape)}")
+            raise KernelInputError(f"bilstm_encoders: lengths[{m}]: expected shape ({batch},), found {shape_text(n.shape)}")
     if batch == 0:
         raise KernelInputError("bilstm_encoders: empty batch (B = 0): expected at least one sample")
     dtypes = {str(x.dtype).removeprefix("torch.") for x in tensors.values()}
