@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -63,6 +63,9 @@ class Context:
     seed: int
     backend: Backend
     max_batch: int = 64  # the run's largest batch size: a TensorRT engine's profile must reach it
+    # Exports of this model that failed in this run, by what was asked for: later rows fail with the
+    # same error at once instead of exporting, validating and failing again for every batch size.
+    export_failures: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -220,10 +223,26 @@ def exported(model, ctx: Context, precision: str, engine: bool = False) -> Path:
     if not onnx_path.is_file() or (engine and not _profile_reaches(engine_path, ctx.max_batch)):
         save_checkpoint(model, folder / ctx.model_name)
         entry = exporter.PRECISIONS[precision]
-        exporter.export(exporter.ExportConfig(model=ctx.model_name, precision=entry.name, target=entry.target,
-                                              checkpoint=str(folder / ctx.model_name), out=str(folder), engine=engine,
-                                              batch=f"1:1:{ctx.max_batch}", seed=ctx.seed), log=lambda _: None)
+        _export_once(ctx, (precision, engine), exporter.ExportConfig(
+            model=ctx.model_name, precision=entry.name, target=entry.target, checkpoint=str(folder / ctx.model_name),
+            out=str(folder), engine=engine, batch=f"1:1:{ctx.max_batch}", seed=ctx.seed))
     return engine_path if engine else onnx_path
+
+
+class ExportFailedEarlier(Exception):
+    """An export that already failed in this run: its first error, not retried."""
+
+
+def _export_once(ctx: Context, what: tuple, config) -> None:
+    """`export(config)`, unless the same export failed earlier in this run: then its error again."""
+    if what in ctx.export_failures:
+        raise ExportFailedEarlier(ctx.export_failures[what])
+    try:
+        exporter.export(config, log=lambda _: None)
+    except Exception as e:
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        ctx.export_failures[what] = f"{type(e).__name__}: {first_line} (failed earlier in this run, not retried)"
+        raise
 
 
 def exported_pt2(model, ctx: Context, seq_len: int) -> Path:
@@ -248,10 +267,9 @@ def exported_pt2(model, ctx: Context, seq_len: int) -> Path:
         save_checkpoint(model, ctx.artifact_dir / ctx.model_name)
         length = get_preset(ctx.preset).seq_len
         seq = f"1:{length}:{max(2 * length, seq_len)}"
-        exporter.export(exporter.ExportConfig(model=ctx.model_name, format="pt2", device=ctx.device,
-                                              checkpoint=str(ctx.artifact_dir / ctx.model_name), out=str(ctx.artifact_dir),
-                                              batch=f"1:1:{ctx.max_batch}", seq=seq, seed=ctx.seed),
-                        log=lambda _: None)
+        _export_once(ctx, ("pt2", ctx.device), exporter.ExportConfig(
+            model=ctx.model_name, format="pt2", device=ctx.device, checkpoint=str(ctx.artifact_dir / ctx.model_name),
+            out=str(ctx.artifact_dir), batch=f"1:1:{ctx.max_batch}", seq=seq, seed=ctx.seed))
     return path
 
 

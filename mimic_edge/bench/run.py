@@ -98,7 +98,7 @@ def bench_row(name: str, preset: str, backend: str, batch: int, seq_len: int, cf
     model = static["model"]
     entry = BACKENDS[backend]
     ctx = Context(name, preset, device, cfg.threads, static["artifact_dir"], cfg.seed, entry,
-                  max_batch=max(cfg.batch_sizes))
+                  max_batch=max(cfg.batch_sizes), export_failures=static.setdefault("export_failures", {}))
     # what a user hands to predict: float32 numpy arrays in host memory
     inputs: list[np.ndarray] = [x.numpy() for x in example_inputs(model.config, batch, seq_len, cfg.seed)]
     try:

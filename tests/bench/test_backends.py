@@ -62,6 +62,25 @@ def test_onnx_runtime_backend_times_predict_exports_once_and_reuses_the_artifact
     assert artifact.stat().st_mtime_ns == written and list(tmp_path.iterdir()) == [folder]
 
 
+def test_a_failed_export_fails_every_row_of_its_backend_once(tmp_path, monkeypatch):
+    """The export is tried once per run: the next batch sizes fail at once with its error."""
+    from mimic_edge.errors import ArtifactValidationError
+
+    attempts = []
+
+    def failing_export(config, log=print):
+        attempts.append(config.precision)
+        raise ArtifactValidationError("mimic.int8-cpu.onnx failed 2 of 13 validation checks\n  details", {})
+
+    monkeypatch.setattr(backends.exporter, "export", failing_export)
+    rows = run_bench(BenchConfig(models=("mimic",), backends=("ort-int8-cpu",), batch_sizes=(1, 2, 4),
+                                 cache_dir=str(tmp_path), **TINY))
+    assert attempts == ["int8"]
+    first = "ArtifactValidationError: mimic.int8-cpu.onnx failed 2 of 13 validation checks"
+    assert [r["status"] for r in rows] == [f"failed: {first}"] + [
+        f"failed: ExportFailedEarlier: {first} (failed earlier in this run, not retried)"] * 2
+
+
 def test_int8_for_cpus_has_its_own_row_and_artifact(tmp_path):
     import json
 
