@@ -36,7 +36,7 @@ from mimic_edge.config import MODALITIES
 from mimic_edge.data import synthetic
 from mimic_edge.export import ExportConfig, export
 from mimic_edge.export.aoti import export_program, package_metadata, pt2_model
-from mimic_edge.export.tensorrt import make_profile
+from mimic_edge.export.shapes import make_profile
 from mimic_edge.io import atomic_write_json
 from mimic_edge.runtime import load
 from mimic_edge.runtime.torch_predictor import TorchPredictor

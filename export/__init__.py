@@ -2,15 +2,20 @@
 (docs/design.md §6). `mimic-edge export` is a thin shell over `export(ExportConfig(...))`.
 
 Modules, in the order the pipeline uses them:
-  formats.py    the registry: one entry per precision and target (thresholds, TensorRT flags)
+  formats.py    the registry: one entry per precision and target (thresholds, TensorRT flags,
+                how a CPU judges it)
   config.py     ExportConfig and its checks (light: what the CLI needs)
   pipeline.py   export(): the steps below, then the files (see its doc for the layout)
+  shapes.py     the batch and sequence ranges (--batch, --seq) of engines and packages
   onnx.py       PyTorch → lean FP32 ONNX (onnxslim plus this model's own rewrites)
-  precision.py  FP32 → FP16 / INT8 (calibrated Q/DQ), one converter per registry entry
+  precision.py  FP32 → FP16 / INT8 (calibrated Q/DQ, or dynamic for CPUs), one converter per entry
   checker.py    TensorRT's parser rules; any finding stops the export
-  validate.py   the artifact against PyTorch: parity, SQNR, task metrics; JSON report
-  tensorrt.py   engine build (TensorRT 10.x flags / 11.x strong typing), profile, timing cache;
+  validate.py   the PyTorch model's reference scores, and the artifact judged against them
+  judge.py      the checks (parity, SQNR, task metrics) and the report; numpy only, so an
+                artifact can be judged again where it runs
+  tensorrt.py   engine build (TensorRT 10.x flags / 11.x strong typing), timing cache;
                 the engine's sidecar is written by mimic_edge.sidecar
+  aoti.py       the AOTInductor package (`.pt2`)
 
 Importing this package is light: `export` and `ExportResult` load the pipeline (torch, onnx)
 on first access.

@@ -19,7 +19,7 @@ What is compiled (`pt2_model`), with the checkpoint's weights:
 
 Dynamic shapes (`dynamic_shapes`): the batch axis and each modality's own sequence axis, with
 the ranges of --batch / --seq (MIN:OPT:MAX, parsed like TensorRT profiles by
-mimic_edge.export.tensorrt.make_profile). Example inputs are at least 2 long on every dynamic
+mimic_edge.export.shapes.make_profile). Example inputs are at least 2 long on every dynamic
 axis: torch.export specialises an axis whose example size is 1. Ranges are static where
 MIN == MAX.
 
@@ -42,7 +42,7 @@ from torch import nn
 
 from mimic_edge.config import MODALITIES, OUTPUT_NAME
 from mimic_edge.errors import ExportError
-from mimic_edge.export.tensorrt import Profile, Range
+from mimic_edge.export.shapes import Profile, Range
 from mimic_edge.kernels import triton_head_usable
 from mimic_edge.models import model_from_config
 

@@ -41,7 +41,8 @@ from mimic_edge.export.checker import require_tensorrt_compatible
 from mimic_edge.export.config import ExportConfig, check_options, model_of
 from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
 from mimic_edge.export.precision import convert
-from mimic_edge.export.tensorrt import build_engine, default_seq, make_profile, unavailable_reason
+from mimic_edge.export.shapes import default_seq, make_profile
+from mimic_edge.export.tensorrt import build_engine, unavailable_reason
 from mimic_edge.export.judge import Reference
 from mimic_edge.export.validate import (Limits, host, predictor_runner, raise_if_failed, reference, validate,
                                         validate_runner)

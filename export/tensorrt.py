@@ -1,8 +1,7 @@
 """TensorRT engines from the ONNX artifacts (docs/design.md §6): a thin layer over the `tensorrt` API.
 
-The pure-Python parts run anywhere and are tested on CPU: parsing and checking the optimization
-profile (`--batch` / `--seq` as MIN:OPT:MAX), and the settings that depend on the TensorRT
-version. `build_engine` needs `tensorrt` and a CUDA GPU.
+The pure-Python parts run anywhere and are tested on CPU: the settings that depend on the
+TensorRT version (the optimization profile is mimic_edge.export.shapes'). `build_engine` needs `tensorrt` and a CUDA GPU.
 
 Version-dependent settings:
 - TensorRT 10.x (JetPack 6 ships 10.3): a weakly typed network; the precision of the ONNX is
@@ -25,9 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ConfigError, ExportError
 from mimic_edge.export.formats import PRECISIONS, get_precision
+from mimic_edge.export.shapes import Profile
 from mimic_edge.io import atomic_write_bytes
 from mimic_edge.sidecar import cuda_runtime, require_tensorrt, tensorrt_missing
 
@@ -35,69 +34,6 @@ SUPPORTED_MAJORS = (10, 11)
 WORKSPACE_BYTES = 1 << 30  # 1 GiB: ample for a 0.3 M-parameter model (MISA: 5 M)
 
 
-@dataclass(frozen=True)
-class Range:
-    """MIN:OPT:MAX of one dynamic axis."""
-
-    min: int
-    opt: int
-    max: int
-
-    def as_list(self) -> list[int]:
-        return [self.min, self.opt, self.max]
-
-
-def parse_range(text: str | Range, what: str) -> Range:
-    """"1:8:64" → Range(1, 8, 64); "8" → Range(8, 8, 8). Checked: 1 ≤ min ≤ opt ≤ max."""
-    if isinstance(text, Range):
-        return check_range(text, what)
-    parts = str(text).split(":")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise ConfigError(f"{what}: expected MIN:OPT:MAX integers (e.g. 1:8:64), found {text!r}") from None
-    if len(values) == 1:
-        values *= 3
-    if len(values) != 3:
-        raise ConfigError(f"{what}: expected MIN:OPT:MAX (three integers), found {text!r}")
-    return check_range(Range(*values), what)
-
-
-def check_range(r: Range, what: str) -> Range:
-    if r.min < 1:
-        raise ConfigError(f"{what}: min must be ≥ 1, found {r.min} in {r.min}:{r.opt}:{r.max}")
-    if r.min > r.opt:
-        raise ConfigError(f"{what}: expected min ≤ opt, found min {r.min} > opt {r.opt} in {r.min}:{r.opt}:{r.max}")
-    if r.opt > r.max:
-        raise ConfigError(f"{what}: expected opt ≤ max, found opt {r.opt} > max {r.max} in {r.min}:{r.opt}:{r.max}")
-    return r
-
-
-@dataclass(frozen=True)
-class Profile:
-    """One optimization profile: the batch range, and a sequence range per modality."""
-
-    batch: Range
-    seq: dict[str, Range]
-
-    def shapes(self, dims: dict[str, int]) -> dict[str, tuple[tuple[int, int, int], ...]]:
-        """input name → (min, opt, max) shapes (B, L, d), as `IOptimizationProfile.set_shape` takes them."""
-        return {m: tuple((b, s, dims[m]) for b, s in zip(self.batch.as_list(), self.seq[m].as_list()))
-                for m in MODALITIES}
-
-    def to_dict(self) -> dict:
-        return {"batch": self.batch.as_list(), "seq": {m: self.seq[m].as_list() for m in MODALITIES}}
-
-
-def default_seq(seq_len: int) -> str:
-    """The preset's length as OPT, up to twice it as MAX: 1:50:100 for the presets of docs/design.md §2."""
-    return f"1:{seq_len}:{2 * seq_len}"
-
-
-def make_profile(batch: str | Range, seq: str | Range) -> Profile:
-    """The same sequence range for every modality (each still has its own dynamic axis)."""
-    seq_range = parse_range(seq, "--seq")
-    return Profile(parse_range(batch, "--batch"), {m: seq_range for m in MODALITIES})
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactValidationError, ConfigError, ExportError
 from mimic_edge.export import ExportConfig, aoti, export
 from mimic_edge.export.aoti import ExportLSTM, dynamic_shapes, export_program, kernel_choices, pt2_model
-from mimic_edge.export.tensorrt import make_profile
+from mimic_edge.export.shapes import make_profile
 from mimic_edge.runtime import load
 from mimic_edge.sidecar import file_sha256, sidecar_path
 
@@ -194,7 +194,7 @@ from torch._higher_order_ops.triton_kernel_wrap import kernel_side_table
 from torch._subclasses.fake_tensor import FakeTensorMode
 from mimic_edge import build_model
 from mimic_edge.export.aoti import export_program, pt2_model
-from mimic_edge.export.tensorrt import make_profile
+from mimic_edge.export.shapes import make_profile
 
 # without a GPU driver, torch cannot analyse which tensors a kernel writes and says so at length
 logging.getLogger("torch._higher_order_ops.triton_kernel_wrap").setLevel(logging.ERROR)
