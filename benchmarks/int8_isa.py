@@ -23,7 +23,7 @@ from pathlib import Path
 
 import onnxruntime
 
-from mimic_edge.export.formats import get_precision
+from mimic_edge.export.precisions import get_precision
 from mimic_edge.export.judge import Reference, judge, predictor_runner
 from mimic_edge.io import atomic_write_json
 from mimic_edge.runtime.host import cpu_name, int8_isa

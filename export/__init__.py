@@ -2,8 +2,9 @@
 (docs/design.md §6). `mimic-edge export` is a thin shell over `export(ExportConfig(...))`.
 
 Modules, in the order the pipeline uses them:
-  formats.py    the registry: one entry per precision and target (thresholds, TensorRT flags,
-                how a CPU judges it)
+  precisions.py the precision registry: one entry per precision and target (thresholds,
+                TensorRT flags, how a CPU judges it)
+  formats.py    the format registry: onnx, pt2, engine (files, sidecar, what judges it, needs)
   config.py     ExportConfig and its checks (light: what the CLI needs)
   pipeline.py   export(): the steps below, then the files (see its doc for the layout)
   shapes.py     the batch and sequence ranges (--batch, --seq) of engines and packages
@@ -21,7 +22,7 @@ Importing this package is light: `export` and `ExportResult` load the pipeline (
 on first access.
 """
 from mimic_edge.export.config import DEFAULT_CALIB_SAMPLES, DEFAULT_VALID_SAMPLES, ExportConfig
-from mimic_edge.export.formats import PRECISION_NAMES, PRECISIONS, TARGETS, Precision, find_precision, get_precision
+from mimic_edge.export.precisions import PRECISION_NAMES, PRECISIONS, TARGETS, Precision, find_precision, get_precision
 
 
 def __getattr__(name: str):

@@ -6,18 +6,19 @@ from dataclasses import dataclass
 
 from mimic_edge.config import DEFAULT_MODEL, MODEL_NAMES
 from mimic_edge.errors import ConfigError
-from mimic_edge.export.formats import DEFAULT_PRECISION, DEFAULT_TARGET, Precision, find_precision
+from mimic_edge.export.formats import MODEL_FORMATS, get_format
+from mimic_edge.export.precisions import DEFAULT_PRECISION, DEFAULT_TARGET, Precision, find_precision
 
 DEFAULT_CALIB_SAMPLES = 256  # min/max calibration: a few hundred samples settle every range
 DEFAULT_VALID_SAMPLES = 229  # CMU-MOSI's validation split size
-FORMATS = ("onnx", "pt2")  # onnx: N.P.onnx (and a TensorRT engine); pt2: an AOTInductor package, N.<device>.pt2
+FORMATS = MODEL_FORMATS  # what --format takes: mimic_edge.export.formats
 DEVICES = ("cpu", "cuda")  # what a pt2 package is compiled for (an ONNX artifact runs on either)
 
 
 @dataclass(frozen=True)
 class ExportConfig:
     model: str | None = None  # one of MODEL_NAMES; None: the checkpoint's, else DEFAULT_MODEL
-    precision: str = DEFAULT_PRECISION  # a precision name of mimic_edge.export.formats.PRECISIONS
+    precision: str = DEFAULT_PRECISION  # a precision name of mimic_edge.export.precisions.PRECISIONS
     target: str = DEFAULT_TARGET  # the runtime the artifact is made for: with `precision`, one registry entry
     checkpoint: str | None = None  # None: freshly initialised weights (seeded), for trying the pipeline
     preset: str | None = None  # None: the checkpoint's, else the default preset
@@ -31,7 +32,7 @@ class ExportConfig:
     out: str = "artifacts"
     seed: int = 0  # fresh weights and the synthetic data
     force: bool = False  # replace an artifact of another model or config under the same name
-    format: str = "onnx"  # one of FORMATS
+    format: str = "onnx"  # one of FORMATS (mimic_edge.export.formats)
     device: str = "cpu"  # one of DEVICES: the device a pt2 package is compiled for (pt2 only)
 
 
@@ -55,8 +56,7 @@ def check_options(config: ExportConfig) -> Precision:
     if config.engine and not entry.tensorrt:
         raise ConfigError(f"--engine builds TensorRT engines, but {entry.key} artifacts are made for target "
                           f"{entry.target}: expected --target {DEFAULT_TARGET} (the default) with --engine")
-    if config.format not in FORMATS:
-        raise ConfigError(f"unknown format {config.format!r}: expected one of {', '.join(FORMATS)}")
+    get_format(config.format)
     if config.device not in DEVICES:
         raise ConfigError(f"unknown device {config.device!r}: expected one of {', '.join(DEVICES)}")
     if config.format == "pt2":

@@ -3,7 +3,7 @@ report. numpy only: the reference scores are computed once where the model is (e
 with torch), and an artifact can then be judged wherever it runs, a torch-free runtime on another
 CPU included, from a saved `Reference`.
 
-Checks, thresholds per precision (the `thresholds` of its entry in mimic_edge.export.formats):
+Checks, thresholds per precision (the `thresholds` of its entry in mimic_edge.export.precisions):
 - parity: on slices of the validation set at batch 1 and 7, with equal and unequal sequence
   lengths per modality: max |artifact − torch| per case, and per length setting the SQNR =
   20·log10(‖torch‖ / ‖artifact − torch‖) over both batches (the SQNR of a single score is
@@ -24,7 +24,7 @@ import numpy as np
 
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactError, ArtifactValidationError
-from mimic_edge.export.formats import Thresholds
+from mimic_edge.export.precisions import Thresholds
 from mimic_edge.metrics import mosi_metrics
 
 BATCH_SIZES = (1, 7)  # 7: odd, not a power of two

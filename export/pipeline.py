@@ -2,7 +2,7 @@
 on request a TensorRT engine validated the same way (docs/design.md §6).
 
 Files in `out` for model name N (`<model>-<preset>`, or the checkpoint's name) and precision P
-(a key of mimic_edge.export.formats.PRECISIONS):
+(a key of mimic_edge.export.precisions.PRECISIONS):
   N.P.onnx                  the artifact, written only when every validation check passed
   N.P.validation.json       the validation report (written pass or fail)
   N.P.engine, N.P.engine.json (sidecar), N.P.engine.validation.json, N.P.timing-cache
@@ -43,7 +43,9 @@ from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
 from mimic_edge.export.precision import convert
 from mimic_edge.export.shapes import default_seq, make_profile
 from mimic_edge.export.tensorrt import build_engine, unavailable_reason
+from mimic_edge.export.formats import FORMATS, get_format
 from mimic_edge.export.judge import Reference
+from mimic_edge.export.precisions import Precision
 from mimic_edge.export.validate import (Limits, host, predictor_runner, raise_if_failed, reference, validate,
                                         validate_runner)
 from mimic_edge.io import atomic_write_bytes, atomic_write_json, check_writable
@@ -75,8 +77,18 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
     entry = check_options(config)
     config = dataclasses.replace(config, model=model_of(config))
     check_writable(config.out, "--out")
-    if config.format == "pt2":
-        return _export_pt2(config, entry.key, log, start)
+    fmt = get_format(config.format)
+    missing = fmt.missing()
+    if missing:
+        raise ConfigError(f"--format {fmt.name} needs {', '.join(missing)} installed: expected the modules "
+                          f"{', '.join(fmt.requires)}, found none of {', '.join(missing)}")
+    result = _BUILDERS[fmt.name](config, entry, log)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _export_onnx(config: ExportConfig, entry: Precision, log) -> ExportResult:
+    """The ONNX artifact at `entry`'s precision, checked, validated and written; then the engine."""
     check_opset(config.opset)
     if entry.note:
         log(f"note: {entry.note}")
@@ -88,10 +100,7 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
     if config.engine:
         _check_seq_min(profile, valid, "engine")
 
-    name = _artifact_name(config, preset)
-    out = Path(config.out)
-    onnx_path = out / f"{name}.{entry.key}.onnx"
-    report_path = out / f"{name}.{entry.key}.validation.json"
+    onnx_path, report_path = FORMATS["onnx"].paths(config.out, _artifact_name(config, preset), key=entry.key)
     _refuse_to_replace_another_model(onnx_path, report_path, config, model)
 
     artifact = convert(to_onnx(model, config.opset), entry.key, calib)
@@ -109,13 +118,12 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
                   calibration={"data": config.calib_data, "samples": len(calib[MODALITIES[0]])} if calib else None)
     with _staging(onnx_path) as staging:
         staged = atomic_write_bytes(staging / onnx_path.name, data)
-        _commit(report, report_path, staged, onnx_path)
+        _commit(report, report_path, staged, onnx_path, FORMATS["onnx"].sidecar)
     log(f"wrote {onnx_path} ({len(data) / 1e6:.2f} MB) and {report_path.name}")
 
     result = ExportResult(onnx_path, report_path, report, fresh, reference=judged_against)
     if config.engine:
         _engine(config, result, data, profile, model, valid, log)
-    result.seconds = time.perf_counter() - start
     return result
 
 
@@ -126,7 +134,7 @@ def _check_seq_min(profile, valid, what: str) -> None:
                           f"{data_len}: expected min ≤ {data_len}, so that the {what} can be validated")
 
 
-def _export_pt2(config: ExportConfig, precision: str, log, start: float) -> ExportResult:
+def _export_pt2(config: ExportConfig, entry: Precision, log) -> ExportResult:
     """The AOTInductor package for `config.device` and its sidecar, compiled in a staging folder
     beside the final name, validated through the loader users call (within the compiled
     ranges), then moved; a failing package is reported like a failing artifact and not written."""
@@ -138,8 +146,7 @@ def _export_pt2(config: ExportConfig, precision: str, log, start: float) -> Expo
     profile = make_profile(config.batch, config.seq or default_seq(get_preset(preset).seq_len))
     _, valid = _load_data(config, model.config, False, log)
     _check_seq_min(profile, valid, "package")
-    path = Path(config.out) / f"{_artifact_name(config, preset)}.{config.device}.pt2"
-    report_path = path.with_name(f"{path.name}.validation.json")
+    path, report_path = FORMATS["pt2"].paths(config.out, _artifact_name(config, preset), device=config.device)
     _refuse_to_replace_another_model(path, report_path, config, model)
     with _staging(path) as staging:
         staged = staging / path.name
@@ -154,7 +161,7 @@ def _export_pt2(config: ExportConfig, precision: str, log, start: float) -> Expo
         log(f"validating {path.name} against PyTorch ({len(valid['regression_labels'])} samples, fusion head "
             f"{built.fusion_head}, LSTMs as {built.lstm}):")
         seq = profile.seq[MODALITIES[0]]
-        report = validate_runner(predictor_runner(load(staged)), precision, model, valid, log,
+        report = validate_runner(predictor_runner(load(staged)), entry.key, model, valid, log,
                                  Limits(profile.batch.max, (seq.min, seq.max)))
         report.update(artifact=path.name, artifact_sha256=file_sha256(staged), artifact_bytes=staged.stat().st_size,
                       format="pt2", **{k: record[k] for k in ("model", "preset", "device", "torch_version", "cpu_isa",
@@ -164,10 +171,13 @@ def _export_pt2(config: ExportConfig, precision: str, log, start: float) -> Expo
                       export_seconds=round(built.export_seconds, 1), compile_seconds=round(built.compile_seconds, 1),
                       judged_by={"runtime": f"AOTInductor package, torch {torch.__version__}, {config.device}",
                                  "arithmetic": "the package's own compiled kernels", "host": host()})
-        _commit(report, report_path, staged, path, with_sidecar=True)
+        _commit(report, report_path, staged, path, FORMATS["pt2"].sidecar)
     log(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB), {sidecar_path(path).name} and {report_path.name}")
     return ExportResult(None, report_path, report, fresh, sidecar_path=sidecar_path(path),
-                        seconds=time.perf_counter() - start, pt2_path=path)
+                        pt2_path=path)
+
+
+_BUILDERS = {"onnx": _export_onnx, "pt2": _export_pt2}  # one per format built from the model
 
 
 @contextlib.contextmanager
@@ -181,7 +191,7 @@ def _staging(final: Path):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _commit(report: dict, report_path: Path, staged: Path, final: Path, with_sidecar: bool = False) -> None:
+def _commit(report: dict, report_path: Path, staged: Path, final: Path, with_sidecar: bool) -> None:
     """Publish a validated artifact the same way for every format. Failed: older files under its
     names go (they would now be a lie), the report is written and ArtifactValidationError raised.
     Passed: the old report goes, the artifact and then its sidecar are renamed into place (the
@@ -283,13 +293,12 @@ def _engine(config: ExportConfig, result: ExportResult, data: bytes, profile, mo
         result.engine_skipped = reason
         log(f"no TensorRT engine: {reason}")
         return
-    stem = result.onnx_path.name.removesuffix(".onnx")
-    engine_path = result.onnx_path.with_name(f"{stem}.engine")
-    report_path = result.onnx_path.with_name(f"{stem}.engine.validation.json")
+    name = _artifact_name(config, model.config.preset)
+    engine_path, report_path = FORMATS["engine"].paths(config.out, name, key=result.report["precision"])
     with _staging(engine_path) as staging:
         staged = staging / engine_path.name
         report = _build_and_validate_engine(config, result, data, profile, model, valid, staged, log)
-        _commit(report, report_path, staged, engine_path, with_sidecar=True)
+        _commit(report, report_path, staged, engine_path, FORMATS["engine"].sidecar)
     result.engine_path, result.sidecar_path = engine_path, sidecar_path(engine_path)
     log(f"wrote {engine_path}, {result.sidecar_path.name} and {report_path.name}")
 

@@ -1,5 +1,5 @@
 """Precision conversions of the FP32 graph (docs/design.md §6): one function per entry of the registry
-(mimic_edge.export.formats), which names it.
+(mimic_edge.export.precisions), which names it.
 
 Each converter takes the FP32 `onnx.ModelProto` and the calibration inputs
 ({"text": (N, Lt, dt), ...} float32, used by INT8 only) and returns a new graph whose
@@ -32,7 +32,7 @@ import onnx
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ConfigError
 from mimic_edge.export.checker import RECURRENT_STATES
-from mimic_edge.export.formats import get_precision
+from mimic_edge.export.precisions import get_precision
 from mimic_edge.export.onnx import lean, stamp
 
 Calibration = Mapping[str, np.ndarray]
@@ -189,6 +189,6 @@ Converter = Callable[[onnx.ModelProto, "Calibration | None"], onnx.ModelProto]
 
 
 def convert(model: onnx.ModelProto, precision: str, calibration: Calibration | None = None) -> onnx.ModelProto:
-    """The FP32 graph at `precision` (a key of mimic_edge.export.formats.PRECISIONS)."""
+    """The FP32 graph at `precision` (a key of mimic_edge.export.precisions.PRECISIONS)."""
     converter: Converter = globals()[get_precision(precision).converter]
     return stamp(converter(model, calibration), {"precision": precision})

@@ -5,7 +5,7 @@ TensorRT version (the optimization profile is mimic_edge.export.shapes'). `build
 
 Version-dependent settings:
 - TensorRT 10.x (JetPack 6 ships 10.3): a weakly typed network; the precision of the ONNX is
-  enabled by builder flags, the `tensorrt_flags` of its entry in mimic_edge.export.formats.
+  enabled by builder flags, the `tensorrt_flags` of its entry in mimic_edge.export.precisions.
 - TensorRT 11.x: no precision flags and no calibrators any more; networks are strongly typed,
   so the types in the ONNX (fp16 tensors, Q/DQ) are the precision, and the checker's
   `strongly-typed` rule (mimic_edge.export.checker) holds every artifact to it.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mimic_edge.errors import ConfigError, ExportError
-from mimic_edge.export.formats import PRECISIONS, get_precision
+from mimic_edge.export.precisions import PRECISIONS, get_precision
 from mimic_edge.export.shapes import Profile
 from mimic_edge.io import atomic_write_bytes
 from mimic_edge.sidecar import cuda_runtime, require_tensorrt, tensorrt_missing

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mimic_edge.config import MODALITIES
-from mimic_edge.export.formats import Precision, get_precision
+from mimic_edge.export.precisions import Precision, get_precision
 from mimic_edge.export.judge import (RUN_BATCH, ArtifactRunner, Limits, ParityCase, Reference, agreement, judge,
                                      parity_cases, predictor_runner, raise_if_failed, run_batched)
 from mimic_edge.runtime.host import cpu_name, int8_isa

@@ -2,7 +2,7 @@
 
 Light (no torch): the CLI checks names with `check_config` before anything heavy is imported.
 Backend names come from the registries, not from spelling: `ort-<key>` for every entry of
-`mimic_edge.export.formats.PRECISIONS`, `trt-<key>` for every entry made for TensorRT; models
+`mimic_edge.export.precisions.PRECISIONS`, `trt-<key>` for every entry made for TensorRT; models
 from `mimic_edge.config.MODEL_NAMES`, presets from `mimic_edge.config.PRESETS`.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from mimic_edge.config import DEFAULT_PRESET, MODEL_NAMES, PRESETS
 from mimic_edge.errors import ConfigError
-from mimic_edge.export.formats import DEFAULT_PRECISION, PRECISIONS
+from mimic_edge.export.precisions import DEFAULT_PRECISION, PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda")  # auto: cuda when torch sees a GPU
 

@@ -7,7 +7,7 @@ import pytest
 from mimic_edge.bench import BACKEND_NAMES, BACKENDS, BenchConfig, SETUPS, check_config, run_bench
 from mimic_edge.config import MODEL_NAMES
 from mimic_edge.errors import ConfigError
-from mimic_edge.export.formats import PRECISIONS
+from mimic_edge.export.precisions import PRECISIONS
 
 
 def test_backends_come_from_the_precision_registry():

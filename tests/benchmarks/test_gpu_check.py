@@ -73,7 +73,7 @@ def test_staged_package_imports_without_a_build(tmp_path):
     the repo root, with no pip and no setuptools involved."""
     site = gpu_check.stage_package(REPO, tmp_path / "site")
     assert not list(site.rglob("__pycache__")), "staged a cache of the checkout's bytecode"
-    code = ("import importlib.util as u, mimic_edge, mimic_edge.export.formats as f; "
+    code = ("import importlib.util as u, mimic_edge, mimic_edge.export.precisions as f; "
             "print(mimic_edge.__file__); print(u.find_spec('mimic_edge.kernels').origin); print(len(f.PRECISIONS))")
     env = {**os.environ, "PYTHONPATH": str(site), "PYTHONSAFEPATH": "1"}
     ran = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)

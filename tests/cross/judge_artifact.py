@@ -10,7 +10,7 @@ import sys
 
 import onnxruntime
 
-from mimic_edge.export.formats import get_precision
+from mimic_edge.export.precisions import get_precision
 from mimic_edge.export.judge import Reference, judge, predictor_runner
 from mimic_edge.runtime import load
 from mimic_edge.runtime.host import int8_isa

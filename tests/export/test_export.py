@@ -125,12 +125,12 @@ def test_fresh_weights_are_announced(tmp_path):
 def test_failed_validation_writes_the_report_but_no_artifact(checkpoint, tmp_path, monkeypatch):
     import dataclasses
 
-    from mimic_edge.export import formats
+    from mimic_edge.export import precisions
 
     stale = tmp_path / "mimic.fp32.onnx"
     stale.write_bytes(b"an artifact from an earlier run")
-    impossible = formats.Thresholds(max_abs=-1.0, sqnr_db=80.0, mae_delta=1e-5, acc2_delta=0.005)
-    monkeypatch.setitem(formats.PRECISIONS, "fp32", dataclasses.replace(formats.PRECISIONS["fp32"], thresholds=impossible))
+    impossible = precisions.Thresholds(max_abs=-1.0, sqnr_db=80.0, mae_delta=1e-5, acc2_delta=0.005)
+    monkeypatch.setitem(precisions.PRECISIONS, "fp32", dataclasses.replace(precisions.PRECISIONS["fp32"], thresholds=impossible))
     with pytest.raises(ArtifactValidationError, match=r"failed 6 of 13 validation checks") as info:
         # force: the stale file has no report saying what it holds
         export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path), force=True, **SMALL), log=quiet)

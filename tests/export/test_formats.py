@@ -1,62 +1,35 @@
-"""The export registry: one entry per precision and target, which the rest of the package reads."""
-import re
-import subprocess
-import sys
-from pathlib import Path
-
+"""The format registry (mimic_edge.export.formats): the export's file names and sidecars come
+from it, --format takes its model-built entries, and a format whose modules are missing is one
+clear error before any work."""
 import pytest
 
 from mimic_edge.errors import ConfigError
-from mimic_edge.export import precision as converters
-from mimic_edge.export.formats import DEFAULT_TARGET, PRECISION_NAMES, PRECISIONS, get_precision
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.mark.parametrize("key", list(PRECISIONS))
-def test_every_entry_names_a_converter_and_sane_thresholds(key):
-    entry = PRECISIONS[key]
-    assert entry.key == key and callable(getattr(converters, entry.converter))
-    t = entry.thresholds
-    assert t.max_abs > 0 and t.sqnr_db > 0 and t.mae_delta > 0 and 0 < t.acc2_delta < 1
-    assert entry.tensorrt == (entry.target == "tensorrt")
+from mimic_edge.export import ExportConfig, export
+from mimic_edge.export.config import FORMATS as CLI_FORMATS
+from mimic_edge.export.formats import FORMATS, MODEL_FORMATS, get_format
 
 
-def test_thresholds_loosen_as_precision_drops():
-    fp32, fp16, int8 = (PRECISIONS[k].thresholds for k in ("fp32", "fp16", "int8"))
-    assert fp32.max_abs < fp16.max_abs < int8.max_abs
-    assert fp32.sqnr_db > fp16.sqnr_db > int8.sqnr_db
+def test_every_format_names_its_files():
+    assert MODEL_FORMATS == CLI_FORMATS == ("onnx", "pt2") and FORMATS["engine"].built_from == "onnx"
+    assert [str(p) for p in FORMATS["onnx"].paths("out", "mimic-best", key="int8-cpu")] == [
+        "out/mimic-best.int8-cpu.onnx", "out/mimic-best.int8-cpu.validation.json"]
+    assert [p.name for p in FORMATS["pt2"].paths("out", "m", device="cuda")] == ["m.cuda.pt2",
+                                                                                 "m.cuda.pt2.validation.json"]
+    assert [p.name for p in FORMATS["engine"].paths("out", "m", key="fp16")] == ["m.fp16.engine",
+                                                                                 "m.fp16.engine.validation.json"]
+    assert [f.sidecar for f in FORMATS.values()] == [False, True, True]
 
 
-def test_only_calibrated_entries_need_calibration_data():
-    assert [k for k, p in PRECISIONS.items() if p.calibrated] == ["int8"]
+def test_unknown_format_is_refused():
+    with pytest.raises(ConfigError, match="unknown format 'engine': expected one of onnx, pt2"):
+        get_format("engine")
 
 
-def test_unknown_precision_names_the_valid_ones():
-    with pytest.raises(ConfigError, match="unknown precision 'int4': expected one of fp32, fp16, int8"):
-        get_precision("int4")
+def test_a_format_whose_modules_are_missing_fails_before_any_work(tmp_path, monkeypatch):
+    import importlib.util
 
-
-def test_a_target_other_than_the_default_gets_its_own_key():
-    from dataclasses import replace
-
-    entry = replace(PRECISIONS["int8"], target="cpu")
-    assert entry.key == "int8-cpu" and not entry.tensorrt
-    assert PRECISIONS["int8"].target == DEFAULT_TARGET and PRECISIONS["int8"].key == "int8"
-
-
-def test_precision_names_are_spelled_in_one_module():
-    """Adding a precision means one registry entry and its converter: no other source module
-    spells a precision name as a string (tests, docs and benchmarks may)."""
-    sources = [*ROOT.joinpath("mimic_edge").rglob("*.py"), *ROOT.joinpath("export").rglob("*.py")]
-    pattern = re.compile(r"""["'](%s)["']""" % "|".join(PRECISION_NAMES))
-    spelled = {str(p.relative_to(ROOT)) for p in sources if pattern.search(p.read_text())}
-    assert spelled == {"export/formats.py",  # the registry
-                       "mimic_edge/bench/config.py"}  # torch-tensorrt's own fp16 setting, not an artifact
-
-
-def test_the_cli_reads_the_registry_without_torch():
-    code = ("import sys; from mimic_edge.cli import build_parser; build_parser(); "
-            "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'numpy') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxslim" else find_spec(name, *a))
+    with pytest.raises(ConfigError, match="--format onnx needs onnxslim installed"):
+        export(ExportConfig(out=str(tmp_path)), log=lambda _: None)
+    assert list(tmp_path.iterdir()) == []

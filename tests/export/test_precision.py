@@ -12,7 +12,7 @@ from mimic_edge.errors import ConfigError
 from mimic_edge.export.checker import check_tensorrt
 from mimic_edge.export.onnx import metadata, to_bytes
 from mimic_edge.export.precision import CALIB_BATCH, CALIB_LENGTH_FRACTIONS, _CalibrationReader, convert
-from mimic_edge.export.formats import PRECISIONS
+from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.export.validate import validate
 
 MODELS = [("mimic", "mosi"), ("misa", "mosi-bert")]

@@ -20,7 +20,7 @@ import pytest
 
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ConfigError
-from mimic_edge.export.formats import PRECISIONS
+from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.export.shapes import Range, default_seq, make_profile, parse_range
 from mimic_edge.export.tensorrt import BuildSettings, build_settings, unavailable_reason
 from mimic_edge.sidecar import require_tensorrt

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mimic_edge.errors import ArtifactValidationError
-from mimic_edge.export.formats import PRECISIONS
+from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.export.onnx import to_bytes, to_onnx
 from mimic_edge.export.judge import Check, parity_cases, raise_if_failed, sqnr_db
 from mimic_edge.export.validate import validate

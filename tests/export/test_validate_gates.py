@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mimic_edge.config import MODALITIES
-from mimic_edge.export.formats import PRECISIONS
+from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.export.validate import validate_runner
 
 INT8 = [key for key, entry in PRECISIONS.items() if entry.name == "int8"]  # every target
