@@ -38,8 +38,8 @@ WORKSPACE_BYTES = 1 << 30  # 1 GiB: ample for a 0.3 M-parameter model (MISA: 5 M
 
 @dataclass(frozen=True)
 class BuildSettings:
-    strongly_typed: bool
-    builder_flags: tuple[str, ...]  # names of tensorrt.BuilderFlag members
+    builder_flags: tuple[str, ...]  # names of tensorrt.BuilderFlag members to set
+    cleared_flags: tuple[str, ...] = ()  # and to clear (on by default)
 
 
 def version_major(version: str) -> int:
@@ -58,9 +58,8 @@ def build_settings(tensorrt_version: str, precision: str) -> BuildSettings:
     if not entry.tensorrt:
         raise ConfigError(f"precision {precision!r} is made for {entry.target}, not TensorRT: expected one of "
                           f"{', '.join(k for k, p in PRECISIONS.items() if p.tensorrt)}")
-    if major >= 11:
-        return BuildSettings(strongly_typed=True, builder_flags=())
-    return BuildSettings(strongly_typed=False, builder_flags=entry.tensorrt_flags)
+    # 11.x builds every network strongly typed: the ONNX's types are the precision, no flags set
+    return BuildSettings(entry.tensorrt_flags if major == 10 else (), entry.tensorrt_cleared_flags)
 
 
 def unavailable_reason() -> str | None:
@@ -109,6 +108,8 @@ def build_engine(onnx_bytes: bytes, engine_path: Path, precision: str, profile: 
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
     for flag in settings.builder_flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
+    for flag in settings.cleared_flags:
+        config.clear_flag(getattr(trt.BuilderFlag, flag))
     trt_profile = builder.create_optimization_profile()
     for name, (lo, opt, hi) in profile.shapes(dims).items():
         trt_profile.set_shape(name, trt.Dims(list(lo)), trt.Dims(list(opt)), trt.Dims(list(hi)))

@@ -60,11 +60,12 @@ def test_profile_shapes_per_input():
 
 
 @pytest.mark.parametrize("version, precision, expected", [
-    ("10.3.0", "fp32", BuildSettings(False, ())),
-    ("10.3.0", "fp16", BuildSettings(False, ("FP16",))),
-    ("10.14.1.48", "int8", BuildSettings(False, ("INT8",))),  # INT8 alone: float parts stay FP32
-    ("11.0.0", "fp16", BuildSettings(True, ())),  # 11.x: no precision flags, strongly typed
-    ("11.4.1", "int8", BuildSettings(True, ())),
+    ("10.3.0", "fp32", BuildSettings((), ("TF32",))),  # TF32 is on by default: fp32 clears it
+    ("10.3.0", "fp16", BuildSettings(("FP16",))),
+    ("10.14.1.48", "int8", BuildSettings(("INT8",))),  # INT8 alone: float parts stay FP32
+    ("11.0.0", "fp16", BuildSettings(())),  # 11.x: no precision flags, strongly typed
+    ("11.4.1", "int8", BuildSettings(())),
+    ("11.1.0", "fp32", BuildSettings((), ("TF32",))),
 ])
 def test_build_settings_by_version(version, precision, expected):
     assert build_settings(version, precision) == expected
@@ -276,7 +277,7 @@ CPP_CALLS = {
     "Builder, create_network": ("createInferBuilder(", "createNetworkV2("),
     "create_builder_config, set_memory_pool_limit(MemoryPoolType.WORKSPACE)":
         ("createBuilderConfig(", "setMemoryPoolLimit(", "kWORKSPACE"),
-    "set_flag": ("setFlag(",),
+    "set_flag, clear_flag, BuilderFlag.TF32": ("setFlag(", "clearFlag(", "kTF32"),
     "create_optimization_profile, set_shape, add_optimization_profile, Dims":
         ("createOptimizationProfile(", "setDimensions(", "addOptimizationProfile(", "Dims64"),
     "create_timing_cache, set_timing_cache, get_timing_cache, serialize":
@@ -336,3 +337,42 @@ def test_precision_flags_exist_in_10x_and_are_gone_in_11x():
     assert re.search(r"kSTRONGLY_TYPED = 1", enum(old, "NetworkDefinitionCreationFlag"))
     assert re.search(r"kSTRONGLY_TYPED TRT_DEPRECATED_ENUM = 0", enum(new, "NetworkDefinitionCreationFlag"))
     assert {f for p in PRECISIONS.values() for f in p.tensorrt_flags} <= {"FP16", "INT8"}
+
+
+def test_fp32_engines_are_built_without_tf32(monkeypatch, tmp_path):
+    """The builder calls, through a stand-in tensorrt module: fp32 clears TF32 (on by default in
+    10.x and 11.x), fp16 on 10.x sets FP16 and leaves TF32 alone."""
+    import torch
+
+    from mimic_edge.export import tensorrt as layer
+
+    calls = []
+
+    class Recorder:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __getattr__(self, name):
+            def call(*args, **kwargs):
+                calls.append((name, *args))
+                return {"parse": True, "build_serialized_network": b"plan", "serialize": b"cache"}.get(name, Recorder())
+            return call
+
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = "10.3.0"
+    trt.Logger = Recorder
+    trt.Logger.WARNING = "WARNING"
+    trt.Builder = trt.OnnxParser = Recorder
+    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
+    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", INT8="INT8", TF32="TF32")
+    trt.Dims = list
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setattr(layer, "require_tensorrt", lambda: "10.3.0")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda: (8, 7))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda: "Stand-in GPU")
+    dims = {"text": 300, "audio": 74, "vision": 47}
+    for precision, expected in (("fp32", [("clear_flag", "TF32")]), ("fp16", [("set_flag", "FP16")])):
+        calls.clear()
+        layer.build_engine(b"onnx", tmp_path / f"{precision}.engine", precision, make_profile("1:1:8", "1:50:100"),
+                           dims, tmp_path / "cache")
+        assert [c for c in calls if c[0] in ("set_flag", "clear_flag")] == expected
