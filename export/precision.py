@@ -110,7 +110,7 @@ def to_int8(model: onnx.ModelProto, calibration: Calibration | None = None) -> o
     with tempfile.TemporaryDirectory(prefix="mimic-edge-int8-") as tmp, _quiet_root_logger():
         out = Path(tmp) / "int8.onnx"
         quantize_static(
-            model, out, _CalibrationReader(calibration),
+            _copy(model), out, _CalibrationReader(calibration),  # the quantizer edits the graph it is given
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,  # TensorRT: int8 only
             per_channel=True,
@@ -145,6 +145,12 @@ def to_int8_cpu(model: onnx.ModelProto, calibration: Calibration | None = None) 
                          per_channel=False, reduce_range=True)
         quantized = onnx.load(out)
     return lean(quantized)
+
+
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    return copy
 
 
 @contextlib.contextmanager

@@ -108,3 +108,12 @@ def test_calibration_batches_give_every_modality_every_length(n):
     if n >= len(CALIB_LENGTH_FRACTIONS):
         for m in MODALITIES:
             assert {b[m].shape[1] for b in batches} == {round(seq_len * f) for f in CALIB_LENGTH_FRACTIONS}
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8", "int8-cpu"])
+def test_converters_leave_the_fp32_graph_alone(exports, precision):
+    """The fp32 graph may serve several precisions: a converter must not edit it."""
+    fp32 = exports.fp32("mimic")
+    before = to_bytes(fp32)
+    convert(fp32, precision, exports.calibration())
+    assert to_bytes(fp32) == before
