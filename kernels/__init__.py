@@ -17,13 +17,25 @@ from mimic_edge.kernels.lstm_reference import bilstm_encoders_reference, bilstm_
 from mimic_edge.kernels.reference import fusion_head_reference, pooled_outer, pooled_outer_factorized
 
 _TRITON_INSTALLED = find_spec("triton") is not None  # a path lookup: triton is not imported
+_TRITON_OPS = ("triton_op", "wrap_triton")  # torch.library's, since torch 2.6; JetPack 6's torch is older
+
+
+def missing_torch_api() -> str | None:
+    """Why this torch cannot register the kernels, or None: they are torch.library.triton_ops."""
+    import torch
+
+    missing = [name for name in _TRITON_OPS if not hasattr(torch.library, name)]
+    if not missing:
+        return None
+    return (f"the Triton kernels need torch >= 2.6 (torch.library.{' and '.join(missing)}), found torch "
+            f"{torch.__version__}; everything else works on it: the models run their PyTorch encoders and head")
 
 
 def triton_head_usable(device) -> bool:
     """Whether the fused head (and every Triton kernel of this package: the rule is the same)
     can run on `device`: CUDA with Triton installed, or the CPU with Triton's interpreter asked
-    for (TRITON_INTERPRET=1, as Triton reads it)."""
-    if not _TRITON_INSTALLED:
+    for (TRITON_INTERPRET=1, as Triton reads it); and a torch that has triton_op."""
+    if not _TRITON_INSTALLED or missing_torch_api():
         return False
     if device.type == "cuda":
         return True
@@ -31,6 +43,8 @@ def triton_head_usable(device) -> bool:
 
 
 def __getattr__(name: str):
+    if name in ("fusion_head", "bilstm_encoders") and missing_torch_api():
+        raise ImportError(f"mimic_edge.kernels.{name}: {missing_torch_api()}")
     if name == "fusion_head":  # imports triton: only on first use
         from mimic_edge.kernels.fused_head import fusion_head
 
@@ -45,4 +59,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["KernelInputError", "KernelTypeError", "bilstm_encoders", "bilstm_encoders_reference", "bilstm_reference",
-           "fusion_head", "fusion_head_reference", "pooled_outer", "pooled_outer_factorized", "triton_head_usable"]
+           "fusion_head", "fusion_head_reference", "missing_torch_api", "pooled_outer", "pooled_outer_factorized",
+           "triton_head_usable"]

@@ -93,3 +93,23 @@ def test_cuda_needs_triton_installed(monkeypatch):
     assert not mimic_edge.kernels.triton_head_usable(torch.device("meta"))
     monkeypatch.setattr(mimic_edge.kernels, "_TRITON_INSTALLED", False)
     assert not mimic_edge.kernels.triton_head_usable(torch.device("cuda"))
+
+
+def test_a_torch_without_triton_op_runs_everything_but_the_kernels(monkeypatch):
+    """JetPack 6's torch predates torch.library.triton_op (2.6): the kernels say so in one line,
+    and a MIMIC configured for them runs its PyTorch encoders and head."""
+    from mimic_edge import build_model
+
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.setattr(mimic_edge.kernels, "_TRITON_INSTALLED", True)
+    monkeypatch.delattr(torch.library, "triton_op")
+    assert not mimic_edge.kernels.triton_head_usable(torch.device("cpu"))
+    with pytest.raises(ImportError, match=r"need torch >= 2.6 \(torch.library.triton_op\), found torch"):
+        mimic_edge.kernels.__getattr__("bilstm_encoders")
+    torch.manual_seed(0)
+    model = build_model("mimic", fusion_head="triton", encoder="triton").eval()
+    reference = build_model("mimic").eval()
+    reference.load_state_dict(model.state_dict())
+    x = [torch.randn(2, 5, d) for d in model.config.dims.values()]
+    with torch.no_grad():
+        torch.testing.assert_close(model(*x), reference(*x), rtol=0, atol=0)
