@@ -54,10 +54,21 @@ def unavailable_reason(device: str) -> str | None:
     """Why a package for `device` cannot be compiled here, or None."""
     if device == "cuda" and not torch.cuda.is_available():
         return f"compiling a CUDA package needs a CUDA GPU, and torch {torch.__version__} sees none"
+    if device == "cuda" and _cuda_toolkit() is None:  # else AOTInductor fails after the export's minutes
+        return ("compiling a CUDA package needs the CUDA toolkit (nvcc and its headers), found none: set "
+                "CUDA_HOME, or put nvcc on PATH (a pip-only torch image has the runtime, not the toolkit)")
     compiler = os.environ.get("CXX", "g++")  # the compiler AOTInductor runs (torch._inductor.config.cpp.cxx)
     if shutil.which(compiler) is None:
         return f"AOTInductor compiles C++, and the compiler {compiler!r} is not on PATH (install g++ or set CXX)"
     return None
+
+
+def _cuda_toolkit() -> str | None:
+    """Where torch's C++/CUDA builds find the toolkit: CUDA_HOME, CUDA_PATH, nvcc on PATH or
+    /usr/local/cuda, as torch.utils.cpp_extension looks (AOTInductor's CUDA compile uses it)."""
+    from torch.utils import cpp_extension
+
+    return cpp_extension.CUDA_HOME
 
 
 def kernel_choices(config, device: str) -> dict[str, str]:

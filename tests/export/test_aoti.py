@@ -65,6 +65,16 @@ def test_a_cuda_package_needs_a_gpu_and_says_so_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_cuda_package_needs_the_cuda_toolkit_and_says_so_before_any_work(tmp_path, monkeypatch):
+    """A pip-only torch image has CUDA's runtime but no nvcc: AOTInductor would fail after the export."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(aoti, "_cuda_toolkit", lambda: None)
+    with pytest.raises(ConfigError, match="--format pt2 --device cuda: compiling a CUDA package needs the CUDA "
+                                          "toolkit .nvcc and its headers., found none: set CUDA_HOME"):
+        export(ExportConfig(format="pt2", device="cuda", out=str(tmp_path)), log=lambda _: None)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_pt2_errors_are_one_line(tmp_path, capsys):
     assert main(["export", "--format", "pt2", "--precision", "int8", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
