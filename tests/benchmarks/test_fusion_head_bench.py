@@ -42,3 +42,12 @@ def test_targets_compare_the_factorized_kernel_with_each_baseline():
 def test_skipped_rows_count_for_no_target():
     rows = [row("eager", 1024, 100.0), {**row("triton-factorized", 1024, 1.0), "status": "skipped: time budget"}]
     assert bench.targets(rows, None) == []
+
+
+def test_the_projects_kernels_are_timed_before_the_baselines():
+    """A budget spent on cold torch.compile runs must cut the baselines, not the kernels."""
+    assert [p.startswith("triton") for p in bench.PROVIDERS] == [True, True, False, False]
+    lstm = importlib.util.spec_from_file_location("lstm_bench", Path(__file__).parents[2] / "benchmarks" / "lstm_encoder.py")
+    module = importlib.util.module_from_spec(lstm)
+    lstm.loader.exec_module(module)
+    assert module.MODEL_PROVIDERS.index("triton") < module.MODEL_PROVIDERS.index("compiled")
