@@ -1,4 +1,4 @@
-"""The rows: one per preset × model × backend × batch size (docs/design.md §7).
+"""The rows: one per preset × backend × model × batch size (docs/design.md §7).
 
 Per row: the backend's set-up (mimic_edge.bench.backends) on seeded random inputs, then its
 `Predictor.predict` timed (mimic_edge.bench.timing), memory watched over set-up and runs.
@@ -120,7 +120,9 @@ def bench_row(name: str, preset: str, backend: str, batch: int, seq_len: int, cf
 
 def run_bench(cfg: BenchConfig, progress: bool = False, on_row: Callable[[list[dict]], None] | None = None,
               budget_s: float | None = None) -> list[dict]:
-    """One row per preset × model × backend × batch size, in that order. `on_row(rows)` after each
+    """One row per preset × backend × model × batch size, in that order: every model gets its rows
+    of the cheap backends (eager, ONNX Runtime) before any model's costly ones (engine builds,
+    compiles), so a budget spent by one model's engines still leaves the others' rows. `on_row(rows)` after each
     row; rows that would start after `budget_s` seconds are skipped (a row under way finishes)."""
     check_config(cfg)
     if budget_s is not None and budget_s <= 0:
@@ -129,7 +131,7 @@ def run_bench(cfg: BenchConfig, progress: bool = False, on_row: Callable[[list[d
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     backends = cfg.backends or tuple(BACKENDS)
-    plan = [(p, m, b, n) for p in cfg.presets for m in cfg.models for b in backends for n in cfg.batch_sizes]
+    plan = [(p, m, b, n) for p in cfg.presets for b in backends for m in cfg.models for n in cfg.batch_sizes]
     deadline = time.monotonic() + budget_s if budget_s is not None else None
     rows: list[dict] = []
     static: dict[tuple[str, str], dict] = {}

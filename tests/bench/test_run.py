@@ -119,3 +119,15 @@ def test_cli_json_is_rewritten_after_every_row(monkeypatch, tmp_path):
 def test_cli_refuses_a_budget_that_is_not_positive(capsys):
     assert main(["bench", "--budget-s", "-5"]) == 1
     assert "--budget-s must be a positive number of seconds, got -5.0" in capsys.readouterr().err
+
+
+def test_every_model_gets_a_backends_rows_before_the_next_backend(monkeypatch):
+    """With a budget, one model's costly set-ups (engine builds) must not starve the other models:
+    the plan runs each backend for every model before the next backend."""
+    from mimic_edge.bench.backends import TimedCall
+
+    add_backend(monkeypatch, "costly", lambda model, inputs, ctx: TimedCall(lambda: None))
+    rows = run_bench(BenchConfig(models=("mimic", "misa"), backends=("eager", "costly"), batch_sizes=(1, 2), **TINY))
+    assert [(r["backend"], r["model"], r["batch_size"]) for r in rows] == [
+        ("eager", "mimic", 1), ("eager", "mimic", 2), ("eager", "misa", 1), ("eager", "misa", 2),
+        ("costly", "mimic", 1), ("costly", "mimic", 2), ("costly", "misa", 1), ("costly", "misa", 2)]

@@ -35,7 +35,7 @@ def test_cli_writes_json_csv_and_png(tmp_path, capsys):
     (["--presets", "nope"], "unknown preset 'nope': expected some of mosi, mosi-bert"),
     (["--presets", ","], "no preset given: expected one or more of mosi, mosi-bert"),
     (["--models", "gpt"], "unknown model 'gpt': expected some of mimic, misa"),
-    (["--backends", "tpu"], "unknown backend 'tpu': expected some of eager, compile"),
+    (["--backends", "tpu"], "unknown backend 'tpu': expected some of eager, ort-fp32"),
 ])
 def test_bad_names_fail_in_one_line_before_torch_is_imported(args, message):
     code = ("import sys; from mimic_edge.cli import main; "
