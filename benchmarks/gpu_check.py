@@ -42,7 +42,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BUDGET_S = 530  # the whole script, on an H100/H200: under 9 minutes with start-up
 MIN_STEP_S = 10  # a step with less time left than this is skipped, not started
-KILL_GRACE_S = 5  # after a step's limit: SIGTERM to its process group, then SIGKILL
+# After a step's limit: SIGINT to its process group, so that pytest (KeyboardInterrupt) writes its
+# junit XML and summary of what finished; then SIGTERM, then SIGKILL to whatever is left.
+INTERRUPT_GRACE_S = 15
+KILL_GRACE_S = 5
 
 # What the project installs as mimic_edge (pyproject's package-dir), for staging without a build.
 PACKAGE_DIRS = {"mimic_edge": "mimic_edge", "mimic_edge/kernels": "kernels", "mimic_edge/export": "export"}
@@ -109,7 +112,8 @@ class Step:
     outputs: tuple = ()  # files in OUT_DIR the step writes, checked afterwards
 
 
-PYTEST = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "--rootdir", "{repo}", "-c", "{repo}/pyproject.toml"]
+# -rA: every test's outcome in the summary (not -q's dots), so a log cut short still says what passed
+PYTEST = ["-m", "pytest", "-p", "no:cacheprovider", "-rA", "--rootdir", "{repo}", "-c", "{repo}/pyproject.toml"]
 BENCH = ["-m", "mimic_edge.cli", "bench", "--cache-dir", "{work}/cache"]
 
 STEPS = [
@@ -239,6 +243,7 @@ class Runner:
                 proc.wait(timeout=limit_s)
             except subprocess.TimeoutExpired:
                 timed_out = True
+                _interrupt_group(proc)
             _kill_group(proc)  # also what a finished step left behind (e.g. torch.compile's workers)
             reader.join(timeout=KILL_GRACE_S)
         seconds = round(time.monotonic() - start, 1)
@@ -257,6 +262,15 @@ def _copy_lines(stream, log) -> None:
         log.flush()
         sys.stdout.write(line)
         sys.stdout.flush()
+
+
+def _interrupt_group(proc: subprocess.Popen) -> None:
+    """SIGINT to the step's process group; wait up to INTERRUPT_GRACE_S for it to save and exit."""
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=INTERRUPT_GRACE_S)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

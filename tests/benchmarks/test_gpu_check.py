@@ -110,6 +110,24 @@ def test_a_step_past_its_limit_is_killed_with_its_children(tmp_path):
     assert not _alive(child), "the step's child outlived it"
 
 
+def test_a_step_past_its_limit_is_interrupted_first_so_it_keeps_what_finished(tmp_path):
+    """pytest writes its junit XML and summary on SIGINT (KeyboardInterrupt), not on SIGTERM."""
+    runner = gpu_check.Runner(sys.executable, tmp_path, tmp_path, time.monotonic() + 60, dict(os.environ))
+    saved = tmp_path / "results.xml"
+    code = ("import pathlib, time\n"
+            "try:\n    time.sleep(60)\n"
+            f"except KeyboardInterrupt:\n    pathlib.Path({str(saved)!r}).write_text('<testsuite/>')\n")
+    record = runner.run("interrupted", [sys.executable, "-c", code], limit_s=2)
+    assert record["status"] == "timeout" and saved.read_text() == "<testsuite/>"
+
+
+def test_pytest_steps_list_every_outcome_and_write_junit_xml():
+    steps = [s for s in gpu_check.STEPS if "pytest" in s.args]
+    for step in steps:
+        command = " ".join(map(str, step.args)) + " "
+        assert "-rA" in command and "--junitxml" in command and " -q " not in command, step.name
+
+
 def test_failed_step_says_its_exit_code_and_last_line(tmp_path):
     runner = gpu_check.Runner(sys.executable, tmp_path, tmp_path, time.monotonic() + 60, dict(os.environ))
     record = runner.run("broken", [sys.executable, "-c", "print('working'); raise SystemExit('no GPU in sight')"], 30)
