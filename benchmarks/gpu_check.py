@@ -452,7 +452,7 @@ def main(argv=None) -> int:
             reason = skip_reason(step, probe)
             if installed["status"] != "ok":
                 reason = "mimic_edge could not be installed (see install)"
-            left = runner.left() - KILL_GRACE_S
+            left = runner.left() - INTERRUPT_GRACE_S - KILL_GRACE_S  # a step cut at its limit still ends in the budget
             if reason is None and left < MIN_STEP_S:
                 reason = f"no time left of the script's {budget:.0f} s budget"
             if reason is not None:
