@@ -115,7 +115,8 @@ def build_engine(onnx_bytes: bytes, engine_path: Path, precision: str, profile: 
         trt_profile.set_shape(name, trt.Dims(list(lo)), trt.Dims(list(opt)), trt.Dims(list(hi)))
     config.add_optimization_profile(trt_profile)
     cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    if not config.set_timing_cache(cache, ignore_mismatch=False):  # made by another TensorRT or GPU: start afresh
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
 
     plan = builder.build_serialized_network(network, config)
     if plan is None:

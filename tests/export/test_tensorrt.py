@@ -339,14 +339,15 @@ def test_precision_flags_exist_in_10x_and_are_gone_in_11x():
     assert {f for p in PRECISIONS.values() for f in p.tensorrt_flags} <= {"FP16", "INT8"}
 
 
-def test_fp32_engines_are_built_without_tf32(monkeypatch, tmp_path):
+def test_builder_calls_through_a_stand_in_tensorrt(monkeypatch, tmp_path):
     """The builder calls, through a stand-in tensorrt module: fp32 clears TF32 (on by default in
-    10.x and 11.x), fp16 on 10.x sets FP16 and leaves TF32 alone."""
+    10.x and 11.x), fp16 on 10.x sets FP16 and leaves TF32 alone; a foreign timing cache is
+    replaced by a fresh one."""
     import torch
 
     from mimic_edge.export import tensorrt as layer
 
-    calls = []
+    calls, answers = [], {"parse": True, "build_serialized_network": b"plan", "serialize": b"cache"}
 
     class Recorder:
         def __init__(self, *args, **kwargs):
@@ -355,7 +356,8 @@ def test_fp32_engines_are_built_without_tf32(monkeypatch, tmp_path):
         def __getattr__(self, name):
             def call(*args, **kwargs):
                 calls.append((name, *args))
-                return {"parse": True, "build_serialized_network": b"plan", "serialize": b"cache"}.get(name, Recorder())
+                answer = answers.get(name, Recorder())
+                return answer.pop(0) if isinstance(answer, list) else answer
             return call
 
     trt = types.ModuleType("tensorrt")
@@ -376,3 +378,10 @@ def test_fp32_engines_are_built_without_tf32(monkeypatch, tmp_path):
         layer.build_engine(b"onnx", tmp_path / f"{precision}.engine", precision, make_profile("1:1:8", "1:50:100"),
                            dims, tmp_path / "cache")
         assert [c for c in calls if c[0] in ("set_flag", "clear_flag")] == expected
+    # A timing cache from another TensorRT or GPU is refused by set_timing_cache: the build starts a fresh one
+    (tmp_path / "cache").write_bytes(b"foreign")
+    calls.clear()
+    answers["set_timing_cache"] = [False, True]
+    layer.build_engine(b"onnx", tmp_path / "again.engine", "fp32", make_profile("1:1:8", "1:50:100"), dims,
+                       tmp_path / "cache")
+    assert [c[1] for c in calls if c[0] == "create_timing_cache"] == [b"foreign", b""]
