@@ -32,22 +32,55 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import platform
 import shutil
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from mimic_edge import __version__
 from mimic_edge.config import MODALITIES, OUTPUT_NAME
 from mimic_edge.errors import ExportError
 from mimic_edge.export.shapes import Profile, Range
 from mimic_edge.kernels import triton_head_usable
+from mimic_edge.io import atomic_write_json
 from mimic_edge.models import model_from_config
+from mimic_edge.runtime.aoti_predictor import FORMAT_VERSION, KIND, REQUIRED_KEYS
+from mimic_edge.sidecar import file_sha256, sidecar_path
 
 _LSTM_MODE = 2  # oneDNN's and cuDNN's code for LSTM (ideep::rnn_kind::LSTM, CUDNN_LSTM)
 METADATA_PREFIX = "mimic_edge."  # keys of the package's metadata written here
+
+
+def build_environment(device: str) -> dict:
+    """What a package compiled here for `device` ("cpu" | "cuda") needs: recorded in its sidecar.
+    The CPU ISA is the one AOTInductor compiles for (torch._inductor.cpu_vec_isa.pick_vec_isa,
+    also recorded in the package's own metadata as AOTI_CPU_ISA)."""
+    env: dict[str, Any] = {"torch_version": torch.__version__, "device": device, "machine": platform.machine(),
+                           "cpu_isa": None, "cuda_arch": None, "gpu_name": None}
+    if device == "cpu":
+        from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+        env["cpu_isa"] = str(pick_vec_isa())  # e.g. "avx512 avx512_vnni amx_tile"; "" without vector ISA
+    else:
+        major, minor = torch.cuda.get_device_capability()
+        env["cuda_arch"], env["gpu_name"] = f"{major}.{minor}", torch.cuda.get_device_name()
+    return env
+
+
+def write_package_sidecar(package: str | Path, record: dict) -> Path:
+    """Write `<package>.json`: `record` (build_environment(...) plus the model and ranges) and the
+    package's hash, format version and kind."""
+    full = {"format_version": FORMAT_VERSION, "kind": KIND, "package_sha256": file_sha256(package), **record,
+            "mimic_edge_version": __version__}
+    missing = [k for k in REQUIRED_KEYS if k not in full]
+    if missing:
+        raise ValueError(f"package sidecar record lacks {missing}")
+    return atomic_write_json(sidecar_path(package), full)
 
 
 def unavailable_reason(device: str) -> str | None:

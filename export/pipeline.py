@@ -51,7 +51,6 @@ from mimic_edge.export.validate import (Limits, host, predictor_runner, raise_if
 from mimic_edge.io import atomic_write_bytes, atomic_write_json, check_writable
 from mimic_edge.models import build_model
 from mimic_edge.runtime import load
-from mimic_edge.runtime.aoti_predictor import build_environment, write_package_sidecar
 from mimic_edge.sidecar import file_sha256, sidecar_path, write_sidecar
 
 
@@ -153,11 +152,11 @@ def _export_pt2(config: ExportConfig, entry: Precision, log) -> ExportResult:
         log(f"compiling {path.name} with AOTInductor for {config.device} (torch {torch.__version__}; "
             "a minute or more)")
         built = aoti.build_package(model, profile, config.device, staged)
-        record = {**build_environment(config.device), "batch": profile.batch.as_list(),
+        record = {**aoti.build_environment(config.device), "batch": profile.batch.as_list(),
                   "seq": profile.to_dict()["seq"], "model": model_name(model.config), "preset": preset,
                   "config_digest": model.config.digest(), "dims": model.config.dims, "out_dim": model.config.out_dim,
                   "fusion_head": built.fusion_head, "lstm": built.lstm, "weights": _weights_id(config)}
-        write_package_sidecar(staged, record)
+        aoti.write_package_sidecar(staged, record)
         log(f"validating {path.name} against PyTorch ({len(valid['regression_labels'])} samples, fusion head "
             f"{built.fusion_head}, LSTMs as {built.lstm}):")
         seq = profile.seq[MODALITIES[0]]

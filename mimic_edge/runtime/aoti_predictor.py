@@ -26,12 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from mimic_edge import __version__
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactError, ConfigError
-from mimic_edge.io import atomic_write_json
 from mimic_edge.runtime.inputs import check_scores, prepare_inputs
-from mimic_edge.sidecar import file_sha256, read_json_record, sidecar_path
+from mimic_edge.sidecar import file_sha256, read_json_record
 
 FORMAT_VERSION = 1
 KIND = "aoti-package"
@@ -45,33 +43,6 @@ def torch_release(version: str) -> str:
     """"2.13.0+cpu" → "2.13.0": the build variant (+cpu, +cu128) does not change the compiled
     code's interface, the release does."""
     return version.split("+", 1)[0]
-
-
-def build_environment(device: str) -> dict:
-    """What a package compiled here for `device` ("cpu" | "cuda") needs: recorded in its sidecar.
-    The CPU ISA is the one AOTInductor compiles for (torch._inductor.cpu_vec_isa.pick_vec_isa,
-    also recorded in the package's own metadata as AOTI_CPU_ISA)."""
-    env: dict[str, Any] = {"torch_version": torch.__version__, "device": device, "machine": platform.machine(),
-                           "cpu_isa": None, "cuda_arch": None, "gpu_name": None}
-    if device == "cpu":
-        from torch._inductor.cpu_vec_isa import pick_vec_isa
-
-        env["cpu_isa"] = str(pick_vec_isa())  # e.g. "avx512 avx512_vnni amx_tile"; "" without vector ISA
-    else:
-        major, minor = torch.cuda.get_device_capability()
-        env["cuda_arch"], env["gpu_name"] = f"{major}.{minor}", torch.cuda.get_device_name()
-    return env
-
-
-def write_package_sidecar(package: str | Path, record: dict) -> Path:
-    """Write `<package>.json`: `record` (build_environment(...) plus the model and ranges) and the
-    package's hash, format version and kind."""
-    full = {"format_version": FORMAT_VERSION, "kind": KIND, "package_sha256": file_sha256(package), **record,
-            "mimic_edge_version": __version__}
-    missing = [k for k in REQUIRED_KEYS if k not in full]
-    if missing:
-        raise ValueError(f"package sidecar record lacks {missing}")
-    return atomic_write_json(sidecar_path(package), full)
 
 
 def read_package_sidecar(package: str | Path) -> dict:
