@@ -20,13 +20,14 @@ from hypothesis import strategies as st
 
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactError, InputError
+from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.runtime import load
 
 DIMS = {"text": 300, "audio": 74, "vision": 47}  # preset mosi: the artifacts fixture's model
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 F32_MAX = float(np.finfo(np.float32).max)
 MODERATE = 1e3  # |x| up to this: every kind must return scores, and fp32/checkpoint PyTorch's
-TOLERANCE = {"checkpoint": 0.0, "fp32": 1e-5}  # max abs error against PyTorch, as in test_runtime.py
+TOLERANCE = {"checkpoint": 0.0, "fp32": PRECISIONS["fp32"].thresholds.max_abs}  # against PyTorch, as test_runtime.py
 # Finite in float32 (not all in float16): its largest value, a float64 that rounds down to it,
 # float16's largest, the smallest subnormal, negative zero.
 EXTREMES = (F32_MAX, -F32_MAX, F32_MAX * (1 + 2 ** -26), 65504.0, 1e-45, -0.0)

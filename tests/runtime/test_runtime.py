@@ -7,6 +7,7 @@ import torch
 from mimic_edge.config import MODALITIES
 from mimic_edge.data import synthetic
 from mimic_edge.errors import ArtifactError, CheckpointError, InputError, MimicEdgeError
+from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.runtime import Predictor, load
 
 # Tolerances per artifact kind: fp32 is the same math as PyTorch up to summation order; fp16
@@ -15,7 +16,7 @@ from mimic_edge.runtime import Predictor, load
 # predictor that ignored its inputs would score ≈ 17 dB.
 KINDS = {  # kind: (max abs error, min SQNR dB)
     "checkpoint": (0.0, None),
-    "fp32": (1e-5, 80.0),
+    "fp32": (PRECISIONS["fp32"].thresholds.max_abs, 80.0),  # a bound on two fp32 summation orders
     "fp16": (None, 40.0),
     "int8": (None, 20.0),
     "int8-cpu": (None, 20.0),
