@@ -10,10 +10,13 @@ from mimic_edge.data import synthetic
 from mimic_edge.errors import ConfigError
 from mimic_edge.evaluate import (FULL, drop_inputs, mean_baseline_row, metrics_markdown, modality_rows, predict,
                                  similarity, similarity_markdown)
+from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.metrics import METRIC_KEYS
 from mimic_edge.models import build_model
 
 CASES = {"mimic": "mosi", "misa": "mmsa-mosi"}
+
+FP32_ORDER = PRECISIONS["fp32"].thresholds.max_abs  # another batch: another summation order (export/precisions.py)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +38,8 @@ def test_predict_matches_a_plain_forward_at_any_batch_size(model, split):
     data = split[model.config.preset]
     with torch.no_grad():
         expected = model(*_inputs(data))[:, 0].numpy()
-    np.testing.assert_allclose(predict(model, data), expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(predict(model, data, batch_size=4), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predict(model, data), expected, rtol=0, atol=FP32_ORDER)
+    np.testing.assert_allclose(predict(model, data, batch_size=4), expected, rtol=0, atol=FP32_ORDER)
 
 
 def test_predict_with_lengths_matches_a_plain_forward(model, split):
@@ -44,7 +47,7 @@ def test_predict_with_lengths_matches_a_plain_forward(model, split):
     lengths = {"audio": torch.from_numpy(data["audio_lengths"])}
     with torch.no_grad():
         expected = model(*_inputs(data), lengths)[:, 0].numpy()
-    np.testing.assert_allclose(predict(model, data, batch_size=4), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predict(model, data, batch_size=4), expected, rtol=0, atol=FP32_ORDER)
 
 
 @pytest.mark.parametrize("dropped", MODALITIES)
@@ -53,7 +56,7 @@ def test_drop_matches_zeroed_inputs(model, split, dropped):
     inputs = [torch.zeros_like(x) if m == dropped else x for m, x in zip(MODALITIES, _inputs(data))]
     with torch.no_grad():
         expected = model(*inputs)[:, 0].numpy()
-    np.testing.assert_allclose(predict(model, data, drop=(dropped,)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predict(model, data, drop=(dropped,)), expected, rtol=0, atol=FP32_ORDER)
     assert not np.allclose(expected, predict(model, data))
 
 
@@ -64,7 +67,7 @@ def test_drop_agrees_with_mimics_own_switch(split, dropped):
     switched = build_model("mimic", drop_modalities=(dropped,)).eval()
     switched.load_state_dict(plain.state_dict())
     np.testing.assert_allclose(predict(plain, split["mosi"], drop=(dropped,)), predict(switched, split["mosi"]),
-                               rtol=1e-5, atol=1e-6)
+                               rtol=0, atol=FP32_ORDER)
 
 
 def test_drop_inputs_leaves_the_rest_alone():

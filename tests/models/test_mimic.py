@@ -5,6 +5,7 @@ import torch.nn.functional as F
 
 from mimic_edge import build_model
 from mimic_edge.config import MODALITIES, PRESETS
+from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.models.mimic import contrastive_loss
 
 
@@ -123,7 +124,8 @@ def test_padding_does_not_change_outputs(make_inputs):
         torch.testing.assert_close(model(*noisy, lengths), padded)
         for b in range(3):
             alone = model(*(x[b : b + 1, : lengths[m][b]] for x, m in zip((text, audio, vision), MODALITIES)))
-            torch.testing.assert_close(padded[b : b + 1], alone, rtol=1e-4, atol=1e-5)
+            # another batch, another summation order: the fp32 bound of export/precisions.py
+            torch.testing.assert_close(padded[b : b + 1], alone, rtol=0, atol=PRECISIONS["fp32"].thresholds.max_abs)
 
 
 def test_contrastive_loss_matches_direct_infonce():

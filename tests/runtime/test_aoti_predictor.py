@@ -17,6 +17,7 @@ import torch
 from mimic_edge.config import MODALITIES
 from mimic_edge.data import synthetic
 from mimic_edge.errors import ArtifactError, ConfigError, InputError
+from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.runtime import Predictor, load
 from mimic_edge.runtime.aoti_predictor import AotiPredictor
 from mimic_edge.sidecar import file_sha256, sidecar_path
@@ -74,7 +75,8 @@ def test_predictions_equal_pytorch_and_torch_inputs_equal_numpy(predictor, artif
     found = predictor.predict(*(samples[m] for m in MODALITIES))
     assert found.dtype == np.float32 and found.shape == (12, 1)
     diff = np.abs(found - expected)
-    assert diff.max() <= 1e-5, f"max abs error {diff.max():.3g} at sample {diff.argmax()}"
+    bound = PRECISIONS["fp32"].thresholds.max_abs  # fp32 in another summation order: export/precisions.py
+    assert diff.max() <= bound, f"max abs error {diff.max():.3g} at sample {diff.argmax()}"
     as_torch = predictor.predict(*(torch.from_numpy(samples[m]).double() for m in MODALITIES))
     np.testing.assert_array_equal(as_torch, found)
 
