@@ -133,7 +133,7 @@ STEPS = [
                   "--backends", "eager,triton,ort-fp32,ort-fp16,trt-fp32,trt-fp16,trt-int8,torch-tensorrt",
                   "--batch-sizes", "1,8,64,1024", "--iters", "100", "--budget-s", "{limit-20}",
                   "--json", "{out}/bench_cuda.json", "--csv", "{out}/bench_cuda.csv"],
-         gpu=True, modules=("torch", "numpy", "safetensors"), outputs=("bench_cuda.json",)),
+         gpu=True, modules=("torch", "numpy"), outputs=("bench_cuda.json",)),  # rows that export need more: skipped
     Step("fusion_head_bench", 30, "the fused Triton fusion head against eager and torch.compile'd PyTorch",
          ["{repo}/benchmarks/fusion_head.py", "--out", "{out}/fusion_head.json", "--budget-s", "{limit-15}"],
          gpu=True, modules=("torch", "triton"), outputs=("fusion_head.json",)),
@@ -153,7 +153,7 @@ STEPS = [
          BENCH + ["--device", "cpu", "--presets", "mosi", "--models", "mimic", "--backends", "eager,ort-fp32",
                   "--batch-sizes", "1", "--iters", "30", "--warmup", "5", "--budget-s", "{limit-15}",
                   "--json", "{out}/bench_cpu.json"],
-         modules=("torch", "numpy", "safetensors"), outputs=("bench_cpu.json",)),
+         modules=("torch", "numpy"), outputs=("bench_cpu.json",)),
 ]
 ENVIRONMENT_LIMIT_S = 30
 INSTALL_LIMIT_S = 55  # 3 import checks of 10 s and pip's 25 s, at worst

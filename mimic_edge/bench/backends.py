@@ -120,7 +120,8 @@ def require(*modules: str, why: str) -> None:
         raise BackendUnavailable(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed ({why})")
 
 
-EXPORT_MODULES = ("onnx", "onnxslim", "onnxruntime")  # exporting an artifact and validating it
+# exporting an artifact (from a checkpoint the bench saves: safetensors) and validating it
+EXPORT_MODULES = ("onnx", "onnxslim", "onnxruntime", "safetensors")
 
 
 def setup_ort(model, inputs, ctx: Context) -> TimedCall:

@@ -104,6 +104,19 @@ def test_a_missing_library_is_a_skip_not_a_crash(monkeypatch, tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing exported
 
 
+def test_without_safetensors_the_rows_that_export_are_skipped_and_eager_runs(monkeypatch, tmp_path):
+    """safetensors writes the checkpoint an export starts from; a bare image without it still
+    gets its eager rows (the GPU check's bench steps do not require it)."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "safetensors" else find_spec(name, *a))
+    rows = run_bench(BenchConfig(models=("mimic",), backends=("eager", "ort-fp32"), batch_sizes=(1,),
+                                 cache_dir=str(tmp_path), **TINY))
+    assert [r["status"] for r in rows] == [
+        "ok", "skipped: safetensors is not installed (exporting the ONNX artifact and running it)"]
+
+
 @pytest.mark.parametrize("signature, expected", [
     ("enable_autocast=False, autocast_low_precision_type=None, enabled_precisions=None",  # 2.10-2.12
      {"enable_autocast": True, "autocast_low_precision_type": torch.float16}),
