@@ -40,7 +40,7 @@ from mimic_edge.export import aoti
 from mimic_edge.export.checker import require_tensorrt_compatible
 from mimic_edge.export.config import ExportConfig, check_options, model_of
 from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
-from mimic_edge.export.precision import convert
+from mimic_edge.export.precision import convert, recipe
 from mimic_edge.export.shapes import default_seq, make_profile
 from mimic_edge.export.tensorrt import build_engine, unavailable_reason
 from mimic_edge.export.formats import FORMATS, get_format
@@ -114,6 +114,7 @@ def _export_onnx(config: ExportConfig, entry: Precision, log) -> ExportResult:
     report.update(artifact=onnx_path.name, artifact_sha256=hashlib.sha256(data).hexdigest(),
                   artifact_bytes=len(data), model=config.model, preset=preset, target=entry.target,
                   config_digest=model.config.digest(), weights=_weights_id(config),
+                  recipe=recipe(entry.key, config.opset),
                   calibration={"data": config.calib_data, "samples": len(calib[MODALITIES[0]])} if calib else None)
     with _staging(onnx_path) as staging:
         staged = atomic_write_bytes(staging / onnx_path.name, data)

@@ -198,3 +198,19 @@ def convert(model: onnx.ModelProto, precision: str, calibration: Calibration | N
     """The FP32 graph at `precision` (a key of mimic_edge.export.precisions.PRECISIONS)."""
     converter: Converter = globals()[get_precision(precision).converter]
     return stamp(converter(model, calibration), {"precision": precision})
+
+
+def recipe(precision: str, opset: int) -> str:
+    """What makes an artifact besides the weights and the data, as a digest: the registry entry,
+    the opset and the code of the ONNX export and of the conversions. A cache of artifacts (the
+    bench's) rebuilds one whose recipe differs: made by other export code, it is another artifact."""
+    import hashlib
+    import inspect
+    import sys
+
+    from mimic_edge.export import onnx as onnx_export
+
+    digest = hashlib.sha256(f"{get_precision(precision)!r} opset {opset}".encode())
+    for module in (onnx_export, sys.modules[__name__]):
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()[:16]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +39,13 @@ import torch
 from mimic_edge import __version__
 from mimic_edge import export as exporter  # light: the pipeline loads on the first export()
 from mimic_edge.bench.config import Backend
-from mimic_edge.checkpoint import save_checkpoint
+from mimic_edge.checkpoint import checkpoint_paths, save_checkpoint
 from mimic_edge.errors import ArtifactError
 from mimic_edge.export.tensorrt import unavailable_reason
 from mimic_edge.models import build_model
 from mimic_edge.runtime import load
 from mimic_edge.runtime.torch_predictor import TorchPredictor
-from mimic_edge.sidecar import read_sidecar
+from mimic_edge.sidecar import file_sha256, read_sidecar
 
 
 class BackendUnavailable(Exception):
@@ -221,13 +222,32 @@ def exported(model, ctx: Context, precision: str, engine: bool = False) -> Path:
     folder = ctx.artifact_dir
     onnx_path = folder / f"{ctx.model_name}.{precision}.onnx"  # the checkpoint's name: see below
     engine_path = onnx_path.with_suffix(".engine")
-    if not onnx_path.is_file() or (engine and not _profile_reaches(engine_path, ctx.max_batch)):
+    if not _reusable(onnx_path, precision, model, folder / ctx.model_name) or (
+            engine and not _profile_reaches(engine_path, ctx.max_batch)):
         save_checkpoint(model, folder / ctx.model_name)
         entry = exporter.PRECISIONS[precision]
         _export_once(ctx, (precision, engine), exporter.ExportConfig(
             model=ctx.model_name, precision=entry.name, target=entry.target, checkpoint=str(folder / ctx.model_name),
-            out=str(folder), engine=engine, batch=f"1:1:{ctx.max_batch}", seed=ctx.seed))
+            out=str(folder), engine=engine, batch=f"1:1:{ctx.max_batch}", seed=ctx.seed, force=True))
     return engine_path if engine else onnx_path
+
+
+def _reusable(artifact: Path, precision: str, model, checkpoint: Path) -> bool:
+    """A cached artifact is what this run would build: its report passed and names this precision,
+    these weights (the checkpoint saved beside it) and config, today's export code (its recipe),
+    and the artifact file's own bytes. Anything else (a file copied over it, truncated, made by an
+    older export) is built again."""
+    from mimic_edge.export.precision import recipe
+
+    try:
+        report = json.loads(artifact.with_name(artifact.name.removesuffix(".onnx") + ".validation.json").read_text())
+        return (report.get("passed") is True and report.get("precision") == precision
+                and report.get("config_digest") == model.config.digest()
+                and report.get("weights") == f"sha256:{file_sha256(checkpoint_paths(checkpoint)[0])}"
+                and report.get("recipe") == recipe(precision, exporter.ExportConfig().opset)
+                and report.get("artifact_sha256") == file_sha256(artifact))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 class ExportFailedEarlier(Exception):

@@ -1,5 +1,8 @@
 """`mimic-edge bench`: params, FLOPs, latency and memory of MIMIC vs MISA on every backend
-this machine has; unavailable backends are listed as skipped, with the reason."""
+this machine has; unavailable backends are listed as skipped, with the reason.
+
+Exit status: 0 when every row is ok or skipped; 3 when a row failed (the table, JSON and CSV
+still hold every row); 1 for a bad option or an error that stops the run."""
 from __future__ import annotations
 
 import os
@@ -15,6 +18,7 @@ from mimic_edge.errors import ConfigError
 from mimic_edge.io import check_writable
 
 DEFAULTS = BenchConfig()
+FAILED_ROWS = 3  # the exit status of a run with failed rows
 
 
 class _Help(EXAMPLES_HELP):
@@ -129,6 +133,10 @@ def run(args) -> int:
         write_csv(rows, args.csv)
     if args.plot and not efficiency:
         plot_latency(rows, args.plot)
+    failed = [r for r in rows if str(r.get("status", "")).startswith("failed")]
+    if failed:
+        print(f"mimic-edge bench: {len(failed)} of {len(rows)} rows failed (see their status)", file=sys.stderr)
+        return FAILED_ROWS
     return 0
 
 

@@ -1,5 +1,6 @@
 """mimic_edge.bench.backends: every backend times Predictor.predict; the artifact cache; missing
 libraries skip; torch-tensorrt's fp16 switch; TensorRT profiles reach the largest batch."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,19 @@ class FakeEngine:
         return np.zeros((len(text), 1), np.float32)
 
 
+def write_report(onnx_path: Path, config) -> None:
+    """The validation report the export writes, with what the bench checks before reusing an artifact."""
+    from mimic_edge.checkpoint import checkpoint_paths
+    from mimic_edge.export.precision import recipe
+    from mimic_edge.sidecar import file_sha256
+
+    key = onnx_path.name.split(".")[1]
+    report = {"passed": True, "precision": key, "config_digest": build_model(config.model).config.digest(),
+              "weights": f"sha256:{file_sha256(checkpoint_paths(config.checkpoint)[0])}",
+              "recipe": recipe(key, config.opset), "artifact_sha256": file_sha256(onnx_path)}
+    onnx_path.with_name(onnx_path.name.removesuffix(".onnx") + ".validation.json").write_text(json.dumps(report))
+
+
 def test_engine_profile_reaches_the_largest_batch(monkeypatch, tmp_path):
     """The TensorRT rows build one engine whose profile runs every batch size asked for, reuse it
     while it reaches, and build again when a run asks for more."""
@@ -152,9 +166,11 @@ def test_engine_profile_reaches_the_largest_batch(monkeypatch, tmp_path):
 
     builds = []
 
-    def fake_export(config, log):  # what mimic_edge.export.export leaves: the engine and its sidecar
+    def fake_export(config, log):  # what mimic_edge.export.export leaves: the artifact, its report, the engine
         builds.append(config.batch)
-        (Path(config.out) / f"{config.model}.{config.precision}.onnx").write_bytes(b"onnx")
+        onnx_path = Path(config.out) / f"{config.model}.{config.precision}.onnx"
+        onnx_path.write_bytes(b"onnx")
+        write_report(onnx_path, config)
         engine = Path(config.out) / f"{config.model}.{config.precision}.engine"
         engine.write_bytes(b"plan")
         write_sidecar(engine, tensorrt_version="10.3.0", gpu_name="gpu", compute_capability="8.7",
@@ -173,3 +189,24 @@ def test_engine_profile_reaches_the_largest_batch(monkeypatch, tmp_path):
     assert builds == ["1:1:1024"]  # the cached engine reaches batch 64
     run_bench(BenchConfig(batch_sizes=(2048,), **cfg))
     assert builds == ["1:1:1024", "1:1:2048"]
+
+
+@pytest.mark.parametrize("tamper", ["another artifact copied over it", "truncated", "made by other export code"])
+def test_a_cached_artifact_that_is_not_what_the_run_would_build_is_built_again(tmp_path, tamper):
+    cfg = BenchConfig(models=("mimic",), backends=("ort-fp32",), batch_sizes=(1,), cache_dir=str(tmp_path), **TINY)
+    run_bench(cfg)
+    (folder,) = tmp_path.iterdir()
+    artifact, report_path = folder / "mimic.fp32.onnx", folder / "mimic.fp32.validation.json"
+    good = artifact.read_bytes()
+    if tamper == "another artifact copied over it":
+        run_bench(BenchConfig(**{**cfg.__dict__, "backends": ("ort-int8-cpu",)}))
+        artifact.write_bytes((folder / "mimic.int8-cpu.onnx").read_bytes())
+    elif tamper == "truncated":
+        artifact.write_bytes(good[:100])
+    else:
+        report = json.loads(report_path.read_text())
+        report_path.write_text(json.dumps({**report, "recipe": "0123456789abcdef"}))
+    (row,) = run_bench(cfg)
+    assert row["status"] == "ok" and row["artifact_bytes"] == len(good)
+    assert artifact.read_bytes() == good  # built again: the same bytes as the first export
+    assert json.loads(report_path.read_text())["recipe"] != "0123456789abcdef"

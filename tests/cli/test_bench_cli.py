@@ -93,3 +93,21 @@ def test_the_default_run_is_quick_and_all_is_the_sweep(monkeypatch, argv, backen
     assert main(["bench", *argv]) == 0
     assert seen[0].backends == (QUICK_BACKENDS if backends == "quick" else backends)
     assert seen[0].batch_sizes == batches
+
+
+def test_a_run_with_failed_rows_exits_3_and_keeps_every_row(tmp_path, monkeypatch, capsys):
+    from mimic_edge.bench import backends, config
+
+    def broken(model, inputs, ctx):
+        raise RuntimeError("engine build exploded")
+
+    monkeypatch.setitem(config.BACKENDS, "broken", config.Backend("broken", "broken"))
+    monkeypatch.setitem(backends.SETUPS, "broken", broken)
+    out = tmp_path / "bench.json"
+    args = ["bench", "--models", "mimic", "--batch-sizes", "1", "--iters", "2", "--warmup", "0", "--seq-len", "5",
+            "--device", "cpu", "--json", str(out)]
+    assert main([*args, "--backends", "eager,broken"]) == 3
+    err = capsys.readouterr().err
+    assert "1 of 2 rows failed" in err and "Traceback" not in err
+    assert [r["status"] for r in json.loads(out.read_text())["rows"]] == ["ok", "failed: RuntimeError: engine build exploded"]
+    assert main([*args, "--backends", "eager"]) == 0
