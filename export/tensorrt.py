@@ -28,7 +28,7 @@ from mimic_edge.errors import ConfigError, ExportError
 from mimic_edge.export.precisions import PRECISIONS, get_precision
 from mimic_edge.export.shapes import Profile
 from mimic_edge.io import atomic_write_bytes
-from mimic_edge.sidecar import cuda_runtime, require_tensorrt, tensorrt_missing
+from mimic_edge.tensorrt_probe import cuda_runtime, require_tensorrt, tensorrt_missing
 
 SUPPORTED_MAJORS = (10, 11)
 WORKSPACE_BYTES = 1 << 30  # 1 GiB: ample for a 0.3 M-parameter model (MISA: 5 M)

@@ -16,7 +16,8 @@ import numpy as np
 from mimic_edge.config import MODALITIES, OUTPUT_NAME
 from mimic_edge.errors import ArtifactError
 from mimic_edge.runtime.inputs import check_scores, prepare_inputs
-from mimic_edge.sidecar import check_sidecar, cuda_runtime, require_tensorrt
+from mimic_edge.sidecar import check_sidecar
+from mimic_edge.tensorrt_probe import cuda_runtime, require_tensorrt
 
 if TYPE_CHECKING:  # for the annotations: mypy checks them against tensorrt-stubs
     import tensorrt as trt

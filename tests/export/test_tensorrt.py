@@ -23,7 +23,7 @@ from mimic_edge.errors import ConfigError
 from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.export.shapes import Range, default_seq, make_profile, parse_range
 from mimic_edge.export.tensorrt import BuildSettings, build_settings, unavailable_reason
-from mimic_edge.sidecar import require_tensorrt
+from mimic_edge.tensorrt_probe import require_tensorrt
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -153,9 +153,10 @@ def test_engine_build_writes_engine_sidecar_and_cache(tmp_path, precision):
 # The layer's TensorRT calls, checked without TensorRT.
 
 REPO = Path(__file__).resolve().parents[2]
-LAYER = ("mimic_edge.export.tensorrt", "mimic_edge.runtime.tensorrt_predictor", "mimic_edge.sidecar")
+LAYER = ("mimic_edge.export.tensorrt", "mimic_edge.runtime.tensorrt_predictor", "mimic_edge.sidecar",
+         "mimic_edge.tensorrt_probe")
 LAYER_FILES = (REPO / "export" / "tensorrt.py", REPO / "mimic_edge" / "runtime" / "tensorrt_predictor.py",
-               REPO / "mimic_edge" / "sidecar.py")
+               REPO / "mimic_edge" / "sidecar.py", REPO / "mimic_edge" / "tensorrt_probe.py")
 STUBS_VERSION = "10.13.0.35.1"  # tensorrt-stubs: TensorRT 10.13's Python API
 STUBS_CACHE = REPO / ".cache" / "mimic-edge" / f"tensorrt-stubs-{STUBS_VERSION}"
 HEADERS = REPO.parent / "shared" / "third_party" / "tensorrt-headers"  # ../shared/third_party/... from the repo
