@@ -48,7 +48,7 @@ from mimic_edge.export.judge import Reference
 from mimic_edge.export.precisions import Precision
 from mimic_edge.export.validate import (Limits, host, predictor_runner, raise_if_failed, reference, validate,
                                         validate_runner)
-from mimic_edge.io import atomic_write_bytes, atomic_write_json, check_writable
+from mimic_edge.io import atomic_write_bytes, atomic_write_json, check_writable, exclusive
 from mimic_edge.models import build_model
 from mimic_edge.runtime import load
 from mimic_edge.sidecar import file_sha256, sidecar_path, write_sidecar
@@ -81,7 +81,10 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
     if missing:
         raise ConfigError(f"--format {fmt.name} needs {', '.join(missing)} installed: expected the modules "
                           f"{', '.join(fmt.requires)}, found none of {', '.join(missing)}")
-    result = _BUILDERS[fmt.name](config, entry, log)
+    # Exports into one folder take turns: each checks what is there (another model's artifact is
+    # replaced only with --force) and writes, with no other export between its check and its write.
+    with exclusive(config.out, log):
+        result = _BUILDERS[fmt.name](config, entry, log)
     result.seconds = time.perf_counter() - start
     return result
 

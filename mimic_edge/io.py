@@ -1,9 +1,10 @@
-"""Atomic file writes: a temp file in the target's folder, fsync, then rename.
-
-An interrupted write never leaves a half-written file under the final name.
+"""Atomic file writes: a temp file in the target's folder, fsync, then rename. An interrupted
+write never leaves a half-written file under the final name. And a folder's writer lock, so that
+writers that check and then replace take turns.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -62,3 +63,43 @@ def check_writable(folder: str | os.PathLike, what: str) -> Path:
         raise ConfigError(f"{what} {folder}: expected a folder this process can write to, found "
                           f"{(e.strerror or str(e)).lower()}") from None
     return folder
+
+
+LOCK_NAME = ".mimic-edge.lock"
+
+
+@contextlib.contextmanager
+def exclusive(folder: str | os.PathLike, on_wait: Callable[[str], None] = lambda _: None):
+    """Hold `folder`'s writer lock (an flock on folder/.mimic-edge.lock, removed on release), so
+    that writers that check what is there and then replace it take turns: one export's check and
+    commit can never interleave with another's. Waits for a holder, after saying so through
+    `on_wait`. Where flock does not exist (not POSIX), no lock is taken."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = Path(folder) / LOCK_NAME
+    made = not path.parent.exists()  # removed again if the writer leaves it empty
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)  # again: a holder that made it may have removed it
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait(f"waiting for another mimic-edge export writing into {path.parent} (lock {path.name})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:  # the holder before us may have removed the file: then lock the one there now
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still holding it: a waiter then finds another file
+        os.close(fd)
+        if made and not any(path.parent.iterdir()):
+            path.parent.rmdir()

@@ -52,3 +52,14 @@ def test_interrupted_write_over_an_existing_file_keeps_the_old_one(tmp_path, mon
         atomic_write(target, write)
     assert target.read_bytes() == b"old artifact, complete"
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_the_writer_lock_leaves_nothing_behind(tmp_path):
+    from mimic_edge.io import LOCK_NAME, exclusive
+
+    with exclusive(tmp_path / "new"):
+        assert (tmp_path / "new" / LOCK_NAME).is_file()
+    assert not (tmp_path / "new").exists()  # made for the lock, left empty: removed
+    with exclusive(tmp_path / "kept"):
+        (tmp_path / "kept" / "artifact").write_bytes(b"x")
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["artifact"]

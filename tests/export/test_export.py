@@ -376,3 +376,37 @@ def test_every_format_writes_its_report_last(checkpoint, tmp_path, stand_in_tens
     export(ExportConfig(checkpoint=checkpoint, engine=True, batch="1:1:8", out=str(tmp_path), **SMALL), log=quiet)
     assert order == ["mimic.fp32.onnx", "mimic.fp32.validation.json",
                      "mimic.fp32.engine", "mimic.fp32.engine.json", "mimic.fp32.engine.validation.json"]
+
+
+def test_exports_into_one_folder_take_turns(checkpoint, exports, tmp_path):
+    """Two exports into one --out: the second waits for the first, then finds its artifact and,
+    being another model's, refuses to replace it (without --force) instead of silently winning."""
+    import shutil
+    import threading
+
+    from mimic_edge.io import exclusive
+
+    other = tmp_path / "other" / "mimic"
+    torch.manual_seed(1)
+    save_checkpoint(build_model("mimic"), other)  # same artifact name, other weights
+    out = tmp_path / "out"
+    waiting, errors = threading.Event(), []
+
+    def second():
+        try:
+            export(ExportConfig(checkpoint=str(other), out=str(out), **SMALL),
+                   log=lambda line: waiting.set() if line.startswith("waiting for another") else None)
+        except ConfigError as e:
+            errors.append(str(e))
+
+    first = export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path / "first"), **SMALL), log=quiet)
+    with exclusive(out):  # the first export, between its check and its write
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert waiting.wait(timeout=60), "the second export did not wait for the lock"
+        assert thread.is_alive() and not (out / "mimic.fp32.onnx").exists()
+        for path in (first.onnx_path, first.report_path):  # the first export's write
+            shutil.copy(path, out / path.name)
+    thread.join(timeout=120)
+    assert len(errors) == 1 and "exists and holds another model" in errors[0]
+    assert sorted(p.name for p in out.iterdir()) == ["mimic.fp32.onnx", "mimic.fp32.validation.json"]
