@@ -13,6 +13,7 @@ its JSON): a run killed from outside keeps every row it finished.
 """
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 import time
@@ -125,7 +126,7 @@ def run_bench(cfg: BenchConfig, progress: bool = False, on_row: Callable[[list[d
     compiles), so a budget spent by one model's engines still leaves the others' rows. `on_row(rows)` after each
     row; rows that would start after `budget_s` seconds are skipped (a row under way finishes)."""
     check_config(cfg)
-    if budget_s is not None and budget_s <= 0:
+    if budget_s is not None and not 0 < budget_s < math.inf:  # nan and inf too
         raise ConfigError(f"budget must be a positive number of seconds, got {budget_s}")
     device = resolve_device(cfg.device)
     if cfg.threads:

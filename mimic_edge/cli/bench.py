@@ -5,6 +5,7 @@ Exit status: 0 when every row is ok or skipped; 3 when a row failed (the table, 
 still hold every row); 1 for a bad option or an error that stops the run."""
 from __future__ import annotations
 
+import math
 import os
 import sys
 import textwrap
@@ -95,7 +96,7 @@ def run(args) -> int:
                       iters=args.iters, threads=args.threads, device=args.device, cache_dir=args.cache_dir,
                       verbose=args.verbose)
     check_config(cfg)  # names and numbers, before torch is imported: a typo fails at once
-    if args.budget_s is not None and args.budget_s <= 0:
+    if args.budget_s is not None and not 0 < args.budget_s < math.inf:  # nan and inf too
         raise ConfigError(f"--budget-s must be a positive number of seconds, got {args.budget_s}")
 
     for option in ("json", "csv", "plot"):  # before minutes of measuring, not after

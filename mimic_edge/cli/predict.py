@@ -1,6 +1,7 @@
 """`mimic-edge predict`: scores for the samples in a file, from any artifact.
 
-The model is an ONNX artifact, a TensorRT engine or a checkpoint (mimic_edge.runtime.load);
+The model is an ONNX artifact, a TensorRT engine, an AOTInductor package or a checkpoint
+(mimic_edge.runtime.load);
 the input is an .npz with arrays text, audio, vision of shape (batch, seq_len, dim), or a folder
 with text.npy, audio.npy, vision.npy. Prints one line of scores per sample, or JSON.
 """
@@ -13,6 +14,7 @@ from mimic_edge.cli._common import EXAMPLES_HELP
 EXAMPLES = """examples:
   mimic-edge predict --model mimic.int8.onnx --input samples.npz
   mimic-edge predict --model mimic.fp16.engine --input samples/ --json
+  mimic-edge predict --model artifacts/mimic-best.cpu.pt2 --input samples.npz    # with its JSON sidecar
   mimic-edge predict --model runs/mimic.safetensors --input samples.npz   # the PyTorch reference
 """
 
@@ -21,7 +23,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="scores for the samples in a file, from any artifact",
                        description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_HELP)
     p.add_argument("--model", required=True, metavar="ARTIFACT",
-                   help="model.onnx, model.engine/.plan (with its JSON sidecar) or checkpoint.safetensors")
+                   help="model.onnx, model.engine/.plan or model.pt2 (each of the last two with its JSON sidecar), "
+                        "or checkpoint.safetensors")
     p.add_argument("--input", required=True, metavar="FILE",
                    help="FILE.npz with arrays text, audio, vision, or a folder with text.npy, audio.npy, vision.npy")
     p.add_argument("--allow-foreign", action="store_true",

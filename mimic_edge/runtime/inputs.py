@@ -115,8 +115,11 @@ _MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")  # zip archive (an .npz; e
 
 
 def _check_magic(path: Path, expected: str) -> None:
-    with open(path, "rb") as f:
-        head = f.read(6)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as e:  # no permission, a device that fails: one line, not a traceback
+        raise InputError(f"{path}: {expected}, found a file that cannot be read ({e.strerror or e})") from None
     if not head.startswith(_MAGIC):
         raise InputError(f"{path}: {expected}, found neither a zip archive (.npz) nor a .npy array "
                          f"(first bytes {head!r})")

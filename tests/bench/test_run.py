@@ -90,8 +90,9 @@ def test_rows_after_the_time_budget_are_skipped(monkeypatch):
     rows = run_bench(BenchConfig(models=("mimic",), backends=("slow",), batch_sizes=(1, 2, 3), **TINY), budget_s=0.1)
     assert [r["status"] for r in rows] == ["ok"] + ["skipped: the bench's time budget (0.1 s) was spent"] * 2
     assert rows[2]["params"] == rows[0]["params"]  # still a full row, with the model's counts
-    with pytest.raises(ConfigError, match="budget must be a positive number of seconds, got 0"):
-        run_bench(BenchConfig(models=("mimic",), backends=("eager",), **TINY), budget_s=0)
+    for bad in (0, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match=f"budget must be a positive number of seconds, got {bad}"):
+            run_bench(BenchConfig(models=("mimic",), backends=("eager",), **TINY), budget_s=bad)
 
 
 def test_progress_without_tqdm(monkeypatch):

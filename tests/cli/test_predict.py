@@ -89,3 +89,10 @@ def test_warnings_are_one_line(artifacts, tmp_path, capsys):
     assert main(["eval", "--checkpoint", str(artifacts.checkpoint), "--data", str(path)]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err and all(line.startswith("mimic-edge eval: warning: ") for line in err), err
+
+
+def test_help_names_every_artifact_kind(capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    out = capsys.readouterr().out
+    assert all(kind in out for kind in (".onnx", ".engine", ".pt2", ".safetensors"))

@@ -99,3 +99,18 @@ def test_check_scores_refuses_non_finite_scores(bad):
     with pytest.raises(ArtifactError, match=r"m.onnx: produced NaN or Inf scores for 2 of 4 samples whose inputs are "
                                             r"finite: expected finite scores"):
         check_scores(scores, "m.onnx")
+
+
+def test_an_unreadable_input_file_is_one_input_error(tmp_path, monkeypatch):
+    from mimic_edge.runtime import inputs
+
+    path = tmp_path / "samples.npz"
+    path.write_bytes(b"PK\x03\x04")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(inputs, "open", denied, raising=False)
+    with pytest.raises(InputError, match="samples.npz: expected an .npz file .*, found a file that cannot be read "
+                                         r"\(Permission denied\)"):
+        read_inputs(path)
