@@ -22,7 +22,7 @@ class Format:
     file_name: str  # str.format pattern over {name} (the artifact's), {key} (the precision's), {device}
     report_name: str  # the validation report's file, same fields
     sidecar: bool  # a JSON sidecar <file>.json beside it, checked before the artifact is loaded
-    judged_by: str  # what computes the scores it is validated with
+    judged_by: str  # what computes the scores it is validated with (the report's judged_by)
     requires: tuple[str, ...] = ()  # Python modules it needs to be built
 
     def paths(self, out: str | Path, name: str, key: str = "", device: str = "") -> tuple[Path, Path]:

@@ -25,6 +25,7 @@ import numpy as np
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactError, ArtifactValidationError
 from mimic_edge.export.precisions import Thresholds
+from mimic_edge.io import atomic_write
 from mimic_edge.metrics import mosi_metrics
 
 BATCH_SIZES = (1, 7)  # 7: odd, not a power of two
@@ -116,10 +117,11 @@ class Reference:
             arrays.update({f"parity{i}/{m}": case.inputs[m] for m in MODALITIES})
         meta = {"run_batch": self.run_batch, "not_run": self.not_run,
                 "parity": [{"batch": c.batch, "lengths": list(c.lengths)} for c in self.parity]}
-        path = Path(path)
-        with path.open("wb") as f:
-            np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
-        return path
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+
+        return atomic_write(path, write)
 
     @classmethod
     def load(cls, path: str | Path) -> Reference:

@@ -39,13 +39,13 @@ from mimic_edge.errors import ConfigError, DataError
 from mimic_edge.export import aoti
 from mimic_edge.export.checker import require_tensorrt_compatible
 from mimic_edge.export.config import ExportConfig, check_options, model_of
-from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
-from mimic_edge.export.precision import convert, recipe
-from mimic_edge.export.shapes import default_seq, make_profile
-from mimic_edge.export.tensorrt import build_engine, unavailable_reason
 from mimic_edge.export.formats import FORMATS, get_format
 from mimic_edge.export.judge import Reference
+from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
+from mimic_edge.export.precision import convert, recipe
 from mimic_edge.export.precisions import Precision
+from mimic_edge.export.shapes import default_seq, make_profile
+from mimic_edge.export.tensorrt import build_engine, unavailable_reason
 from mimic_edge.export.validate import (Limits, host, predictor_runner, raise_if_failed, reference, validate,
                                         validate_runner)
 from mimic_edge.io import atomic_write_bytes, atomic_write_json, check_writable, exclusive
@@ -80,7 +80,7 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
     missing = fmt.missing()
     if missing:
         raise ConfigError(f"--format {fmt.name} needs {', '.join(missing)} installed: expected the modules "
-                          f"{', '.join(fmt.requires)}, found none of {', '.join(missing)}")
+                          f"{', '.join(fmt.requires)}, found {', '.join(missing)} missing")
     # Exports into one folder take turns: each checks what is there (another model's artifact is
     # replaced only with --force) and writes, with no other export between its check and its write.
     with exclusive(config.out, log):
@@ -173,7 +173,7 @@ def _export_pt2(config: ExportConfig, entry: Precision, log) -> ExportResult:
                       ranges={"batch": record["batch"], "seq": record["seq"]},
                       export_seconds=round(built.export_seconds, 1), compile_seconds=round(built.compile_seconds, 1),
                       judged_by={"runtime": f"AOTInductor package, torch {torch.__version__}, {config.device}",
-                                 "arithmetic": "the package's own compiled kernels", "host": host()})
+                                 "arithmetic": FORMATS["pt2"].judged_by, "host": host()})
         _commit(report, report_path, staged, path, FORMATS["pt2"].sidecar)
     log(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB), {sidecar_path(path).name} and {report_path.name}")
     return ExportResult(None, report_path, report, fresh, sidecar_path=sidecar_path(path),
@@ -322,5 +322,5 @@ def _build_and_validate_engine(config, result, data, profile, model, valid, stag
     report.update(artifact=staged.name, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
                   profile=profile.to_dict(), onnx_sha256=result.report["artifact_sha256"],
                   judged_by={"runtime": f"TensorRT {built.tensorrt_version} on {built.gpu_name}",
-                             "arithmetic": "the engine's own kernels", "host": host()})
+                             "arithmetic": FORMATS["engine"].judged_by, "host": host()})
     return report

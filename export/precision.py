@@ -20,6 +20,7 @@ inputs and outputs stay float32.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import tempfile
@@ -32,8 +33,8 @@ import onnx
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ConfigError
 from mimic_edge.export.checker import RECURRENT_STATES
-from mimic_edge.export.precisions import get_precision
 from mimic_edge.export.onnx import lean, stamp
+from mimic_edge.export.precisions import get_precision
 
 Calibration = Mapping[str, np.ndarray]
 CALIB_BATCH = 32  # samples per calibration run; min/max do not depend on it
@@ -200,6 +201,7 @@ def convert(model: onnx.ModelProto, precision: str, calibration: Calibration | N
     return stamp(converter(model, calibration), {"precision": precision})
 
 
+@functools.cache  # the sources do not change while a process runs; the bench asks once per row
 def recipe(precision: str, opset: int) -> str:
     """What makes an artifact besides the weights and the data, as a digest: the registry entry,
     the opset and the code of the ONNX export and of the conversions. A cache of artifacts (the

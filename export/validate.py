@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from mimic_edge.config import MODALITIES
-from mimic_edge.export.precisions import Precision, get_precision
 from mimic_edge.export.judge import (RUN_BATCH, ArtifactRunner, Limits, ParityCase, Reference, agreement, judge,
                                      parity_cases, predictor_runner, raise_if_failed, run_batched)
-from mimic_edge.runtime.host import cpu_name, int8_isa
+from mimic_edge.export.precisions import Precision, get_precision
+from mimic_edge.runtime.host import cpu_name, int8_isa, u8s8_saturates
 from mimic_edge.runtime.onnx_predictor import ORT_OPTIMIZATION, OnnxPredictor
 
 __all__ = ["Limits", "host", "judged_by", "predictor_runner", "raise_if_failed", "reference", "validate",
@@ -63,9 +63,11 @@ def validate(artifact: bytes, precision: str, model: torch.nn.Module, valid: Map
         integer = OnnxPredictor.from_bytes(artifact, name, providers=["CPUExecutionProvider"], spinning=False,
                                            integer_qdq=True)
         report["host_integer_kernels"] = {**agreement(predictor_runner(integer), ref), "int8_isa": int8_isa(),
+                                          "u8s8_saturates": u8s8_saturates(),
                                           "note": "information, not a gate: ONNX Runtime's integer kernels here"}
         info = report["host_integer_kernels"]
-        log(f"  (information) ONNX Runtime's integer kernels on this {int8_isa()} CPU: validation set "
+        saturating = ", whose u8s8 sums saturate" if info["u8s8_saturates"] else ""
+        log(f"  (information) ONNX Runtime's integer kernels on this {int8_isa()} CPU{saturating}: validation set "
             f"SQNR {info['sqnr_db']} dB, max abs {info['max_abs']}")
     return report
 

@@ -43,8 +43,9 @@ def triton_head_usable(device) -> bool:
 
 
 def __getattr__(name: str):
-    if name in ("fusion_head", "bilstm_encoders") and missing_torch_api():
-        raise ImportError(f"mimic_edge.kernels.{name}: {missing_torch_api()}")
+    reason = missing_torch_api() if name in ("fusion_head", "bilstm_encoders") else None
+    if reason:
+        raise ImportError(f"mimic_edge.kernels.{name}: {reason}")
     if name == "fusion_head":  # imports triton: only on first use
         from mimic_edge.kernels.fused_head import fusion_head
 

