@@ -42,15 +42,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from mimic_edge import __version__
 from mimic_edge.config import MODALITIES, OUTPUT_NAME
 from mimic_edge.errors import ExportError
 from mimic_edge.export.shapes import Profile, Range
 from mimic_edge.kernels import triton_head_usable
-from mimic_edge.io import atomic_write_json
 from mimic_edge.models import model_from_config
-from mimic_edge.runtime.aoti_predictor import FORMAT_VERSION, KIND, REQUIRED_KEYS
-from mimic_edge.sidecar import file_sha256, sidecar_path
+from mimic_edge.sidecar import PACKAGE, write_record
 
 _LSTM_MODE = 2  # oneDNN's and cuDNN's code for LSTM (ideep::rnn_kind::LSTM, CUDNN_LSTM)
 METADATA_PREFIX = "mimic_edge."  # keys of the package's metadata written here
@@ -73,14 +70,9 @@ def build_environment(device: str) -> dict:
 
 
 def write_package_sidecar(package: str | Path, record: dict) -> Path:
-    """Write `<package>.json`: `record` (build_environment(...) plus the model and ranges) and the
-    package's hash, format version and kind."""
-    full = {"format_version": FORMAT_VERSION, "kind": KIND, "package_sha256": file_sha256(package), **record,
-            "mimic_edge_version": __version__}
-    missing = [k for k in REQUIRED_KEYS if k not in full]
-    if missing:
-        raise ValueError(f"package sidecar record lacks {missing}")
-    return atomic_write_json(sidecar_path(package), full)
+    """Write `<package>.json`: `record` (build_environment(...) plus the model and ranges), with
+    the package's hash, format version and kind (mimic_edge.sidecar.PACKAGE)."""
+    return write_record(package, PACKAGE, record)
 
 
 def unavailable_reason(device: str) -> str | None:

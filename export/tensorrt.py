@@ -25,13 +25,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mimic_edge.errors import ConfigError, ExportError
-from mimic_edge.export.precisions import PRECISIONS, get_precision
+from mimic_edge.export.precisions import PRECISIONS, Precision
 from mimic_edge.export.shapes import Profile
 from mimic_edge.io import atomic_write_bytes
+from mimic_edge.sidecar import ENGINE, write_record
 from mimic_edge.tensorrt_probe import cuda_runtime, require_tensorrt, tensorrt_missing
 
 SUPPORTED_MAJORS = (10, 11)
 WORKSPACE_BYTES = 1 << 30  # 1 GiB: ample for a 0.3 M-parameter model (MISA: 5 M)
+
+
+def write_engine_sidecar(engine_path: str | Path, *, tensorrt_version: str, gpu_name: str, compute_capability: str,
+                         precision: str, profile: dict, model: str, preset: str, config_digest: str,
+                         dims: dict[str, int], onnx_sha256: str) -> Path:
+    """Record what the (already written) engine at `engine_path` was built with and for
+    (mimic_edge.sidecar.ENGINE: TensorRTPredictor checks it before the engine is loaded)."""
+    return write_record(engine_path, ENGINE, {
+        "tensorrt_version": tensorrt_version, "gpu_name": gpu_name, "compute_capability": compute_capability,
+        "precision": precision, "profile": profile, "model": model, "preset": preset, "config_digest": config_digest,
+        "dims": dict(dims), "onnx_sha256": onnx_sha256})
 
 
 
@@ -49,14 +61,13 @@ def version_major(version: str) -> int:
         raise ConfigError(f"unrecognised TensorRT version {version!r}: expected MAJOR.MINOR.PATCH") from None
 
 
-def build_settings(tensorrt_version: str, precision: str) -> BuildSettings:
+def build_settings(tensorrt_version: str, entry: Precision) -> BuildSettings:
     """How to build an engine that keeps the artifact's precision on this TensorRT version."""
     major = version_major(tensorrt_version)
     if major not in SUPPORTED_MAJORS:
         raise ConfigError(f"TensorRT {tensorrt_version}: expected 10.x or 11.x")
-    entry = get_precision(precision)
     if not entry.tensorrt:
-        raise ConfigError(f"precision {precision!r} is made for {entry.target}, not TensorRT: expected one of "
+        raise ConfigError(f"precision {entry.key!r} is made for {entry.target}, not TensorRT: expected one of "
                           f"{', '.join(k for k, p in PRECISIONS.items() if p.tensorrt)}")
     # 11.x builds every network strongly typed: the ONNX's types are the precision, no flags set
     return BuildSettings(entry.tensorrt_flags if major == 10 else (), entry.tensorrt_cleared_flags)
@@ -87,7 +98,7 @@ class BuiltEngine:
     compute_capability: str
 
 
-def build_engine(onnx_bytes: bytes, engine_path: Path, precision: str, profile: Profile,
+def build_engine(onnx_bytes: bytes, engine_path: Path, entry: Precision, profile: Profile,
                  dims: dict[str, int], timing_cache: Path) -> BuiltEngine:
     """Parse the artifact, build a serialized engine for one profile, write it and the timing
     cache atomically. The caller writes the sidecar (mimic_edge.sidecar)."""
@@ -95,7 +106,7 @@ def build_engine(onnx_bytes: bytes, engine_path: Path, precision: str, profile: 
     import tensorrt as trt
     import torch
 
-    settings = build_settings(trt.__version__, precision)
+    settings = build_settings(trt.__version__, entry)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(0)  # no flags: see the module doc

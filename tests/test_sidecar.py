@@ -8,8 +8,10 @@ import sys
 import pytest
 
 from mimic_edge.errors import ArtifactError
-from mimic_edge.sidecar import check_sidecar, read_sidecar, sidecar_path, write_sidecar
+from mimic_edge.export.tensorrt import write_engine_sidecar as write_sidecar
+from mimic_edge.sidecar import check_sidecar, read_sidecar, sidecar_path
 
+PROFILE = {"batch": [1, 1, 64], "seq": {m: [1, 50, 100] for m in ("text", "audio", "vision")}}
 BUILT_ON = {"tensorrt_version": "10.3.0", "gpu_name": "Orin", "compute_capability": "8.7"}
 
 
@@ -17,8 +19,7 @@ BUILT_ON = {"tensorrt_version": "10.3.0", "gpu_name": "Orin", "compute_capabilit
 def engine(tmp_path):
     path = tmp_path / "mimic-mosi.int8.engine"
     path.write_bytes(b"serialized engine bytes")
-    write_sidecar(path, **BUILT_ON, precision="int8",
-                  profile={"batch": [1, 1, 64], "seq": {"text": [1, 50, 100]}}, model="mimic", preset="mosi",
+    write_sidecar(path, **BUILT_ON, precision="int8", profile=PROFILE, model="mimic", preset="mosi",
                   config_digest="0123456789abcdef", dims={"text": 300, "audio": 74, "vision": 47},
                   onnx_sha256="ab" * 32)
     return path

@@ -6,12 +6,8 @@ A package is compiled code for one torch release, one device kind and, for that 
 instruction set: on a CPU the vector ISA it was compiled with (AVX2, AVX-512, ...), on CUDA the
 GPU architecture its kernels were built for. torch checks none of this when it loads a
 package (a CPU package compiled with AVX-512 dies of SIGILL on an AVX2 machine). So the export
-writes a JSON sidecar beside the package, and the predictor checks it before torch opens it:
-
-    <name>.pt2.json  {"format_version", "kind", "package_sha256", "torch_version", "device",
-                      "machine", "cpu_isa", "cuda_arch", "gpu_name", "batch", "seq", "model",
-                      "preset", "config_digest", "dims", "out_dim", "fusion_head", "lstm",
-                      "weights", "mimic_edge_version"}
+writes a JSON sidecar beside the package (mimic_edge.sidecar), and the predictor checks it
+before torch opens it.
 
 `batch` and `seq` are the compiled ranges, [min, opt, max] (seq per modality); inputs outside
 them are refused with an InputError before they reach the compiled code.
@@ -29,13 +25,8 @@ import torch
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactError, ConfigError
 from mimic_edge.runtime.inputs import check_scores, prepare_inputs
-from mimic_edge.sidecar import file_sha256, read_json_record
+from mimic_edge.sidecar import PACKAGE, check_record, read_record
 
-FORMAT_VERSION = 1
-KIND = "aoti-package"
-REQUIRED_KEYS = ("format_version", "kind", "package_sha256", "torch_version", "device", "machine", "cpu_isa",
-                 "cuda_arch", "batch", "seq", "model", "config_digest", "dims", "out_dim")
-REBUILD = "export it again on a machine like this one: mimic-edge export --format pt2 ..."
 _THIS_THREAD = threading.local()  # the OpenMP thread count `predict` last set in this thread
 
 
@@ -46,19 +37,17 @@ def torch_release(version: str) -> str:
 
 
 def read_package_sidecar(package: str | Path) -> dict:
-    return read_json_record(package, "package", REQUIRED_KEYS, FORMAT_VERSION, "mimic-edge export --format pt2",
-                            kind=KIND)
+    return read_record(package, PACKAGE)
 
 
 def check_package_sidecar(package: str | Path) -> dict:
-    """Read the sidecar and check it against the package file and this machine; return it.
-    An ArtifactError names every mismatch: bytes, torch release, device kind, machine, CPU ISA
-    or GPU architecture."""
-    record = read_package_sidecar(package)
-    found = file_sha256(package)
-    if found != record["package_sha256"]:
-        raise ArtifactError(f"{package}: package bytes (sha256 {found[:12]}…) do not match its sidecar "
-                            f"({record['package_sha256'][:12]}…): the package is corrupt or was replaced; {REBUILD}")
+    """The package's sidecar, checked against the package file and this machine: one
+    ArtifactError naming every mismatch (bytes, torch release, device kind, machine, CPU ISA or
+    GPU architecture)."""
+    return check_record(package, PACKAGE, _mismatches)
+
+
+def _mismatches(record: dict) -> list[str]:
     mismatches = []
     if torch_release(record["torch_version"]) != torch_release(torch.__version__):
         mismatches.append(f"torch {record['torch_version']} but this is torch {torch.__version__}")
@@ -78,11 +67,7 @@ def check_package_sidecar(package: str | Path) -> dict:
                                   f"GPU is {major}.{minor} ({torch.cuda.get_device_name()})")
     else:
         mismatches.append(f"device {record['device']!r}, which is neither cpu nor cuda")
-    if mismatches:
-        raise ArtifactError(f"{package}: compiled for " + "; ".join(mismatches) +
-                            f": an AOTInductor package runs only on the torch release and the device it was "
-                            f"compiled for; {REBUILD}")
-    return record
+    return mismatches
 
 
 def _cpu_isa_here() -> set[str]:
@@ -119,7 +104,11 @@ class AotiPredictor:
             raise ArtifactError(f"AOTInductor package not found: expected a file at {self.path}")
         self.sidecar = check_package_sidecar(self.path)
         kind = self.sidecar["device"]
-        self.device = torch.device(device or kind)
+        try:
+            self.device = torch.device(device or kind)
+        except RuntimeError:
+            raise ConfigError(f"unknown device {device!r}: expected {kind!r} (what {self.path.name} was compiled "
+                              "for), or leave device out") from None
         if self.device.type != kind:
             raise ConfigError(f"{self.path}: compiled for {kind}, asked to run on {self.device}: "
                               f"expected device {kind!r} (or leave device out)")

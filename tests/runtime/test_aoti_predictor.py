@@ -150,6 +150,42 @@ def test_unreadable_or_foreign_sidecars(artifacts, tmp_path, text, message):
         load(path)
 
 
+@pytest.mark.parametrize("changes, message", [
+    ({"dims": None}, r"dims: one integer ≥ 1 per modality \(text, audio, vision\), found None"),
+    ({"dims": [300, 74, 47]}, r"dims: one integer ≥ 1 per modality"),
+    ({"batch": []}, r"batch: \[min, opt, max\]: integers, 1 ≤ min ≤ opt ≤ max, found \[\]"),
+    ({"batch": "1:1:64"}, r"batch: \[min, opt, max\].*found '1:1:64'"),
+    ({"batch": [1, 8, 4]}, r"batch: \[min, opt, max\].*found \[1, 8, 4\]"),
+    ({"batch": [True, 1, 1]}, r"batch: \[min, opt, max\]"),
+    ({"seq": {"text": [1, 50, 100]}}, r"seq: one \[min, opt, max\] per modality"),
+    ({"cpu_isa": 5}, r"cpu_isa: a string or null, found 5"),
+    ({"torch_version": None}, r"torch_version: a string, found None"),
+    ({"out_dim": "x"}, r"out_dim: an integer from 1 to 2147483647, found 'x'"),
+    ({"out_dim": 10**40}, r"out_dim: an integer from 1 to 2147483647, found 1000000000"),
+    ({"format_version": True}, r"expected sidecar format_version 1, found True"),
+])
+def test_ill_typed_sidecar_values_are_one_artifact_error(artifacts, tmp_path, changes, message):
+    """A sidecar is read like a checkpoint's config: every value the loader uses has its type and
+    range checked before use (a hand-edited or hostile file is not a TypeError deep inside)."""
+    path = copy_package(artifacts, tmp_path)
+    edit_sidecar(path, **changes)
+    with pytest.raises(ArtifactError, match=message):
+        load(path)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"out_dim": ' + "9" * 5000 + "}"])
+def test_pathological_json_is_one_artifact_error(artifacts, tmp_path, text):
+    path = copy_package(artifacts, tmp_path)
+    sidecar_path(path).write_text(text)
+    with pytest.raises(ArtifactError, match="expected the package's JSON sidecar, found unreadable text"):
+        load(path)
+
+
+def test_an_unknown_device_is_a_config_error(predictor, artifacts):
+    with pytest.raises(ConfigError, match="unknown device 'bogus': expected 'cpu'"):
+        load(artifacts.pt2(), device="bogus")
+
+
 def test_changed_bytes_are_refused_before_torch_opens_the_package(artifacts, tmp_path):
     path = copy_package(artifacts, tmp_path)
     path.write_bytes(path.read_bytes()[:50_000])

@@ -12,13 +12,14 @@ import torch
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactError, ConfigError, InputError
 from mimic_edge.runtime import load
-from mimic_edge.sidecar import write_sidecar
+from mimic_edge.export.tensorrt import write_engine_sidecar as write_sidecar
 
 
 def fake_engine(path):
     path.write_bytes(os.urandom(4096))
     write_sidecar(path, tensorrt_version="10.3.0", gpu_name="Orin", compute_capability="8.7", precision="fp16",
-                  profile={}, model="mimic", preset="mosi", config_digest="0" * 16,
+                  profile={"batch": [1, 1, 64], "seq": {m: [1, 50, 100] for m in MODALITIES}}, model="mimic",
+                  preset="mosi", config_digest="0" * 16,
                   dims={"text": 300, "audio": 74, "vision": 47}, onnx_sha256="0" * 64)
     return path
 
