@@ -37,6 +37,7 @@ from mimic_edge.config import MODALITIES
 from mimic_edge.data import synthetic
 from mimic_edge.export.onnx import lean, stamp, to_bytes, to_onnx
 from mimic_edge.export.precision import CALIB_LENGTH_FRACTIONS, _CalibrationReader, _quiet_root_logger, convert
+from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.export.validate import reference, validate
 from mimic_edge.io import atomic_write_json
 from mimic_edge.runtime.onnx_predictor import OnnxPredictor
@@ -80,7 +81,7 @@ VARIANTS = {
 def variants(model: torch.nn.Module, calib: dict) -> dict[str, bytes]:
     """Serialized graphs: fp32, the export's int8 (TensorRT Q/DQ) and int8-cpu, then VARIANTS."""
     fp32 = to_onnx(model)
-    graphs = {key: to_bytes(convert(onnx.load_from_string(to_bytes(fp32)), key, calib))
+    graphs = {key: to_bytes(convert(onnx.load_from_string(to_bytes(fp32)), PRECISIONS[key], calib))
               for key in ("fp32", "int8", "int8-cpu")}
     with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
         src = Path(tmp) / "fp32.onnx"
@@ -122,7 +123,7 @@ def measure(name: str, model: torch.nn.Module, args) -> list[dict]:
     rows = {}
     for key, graph in graphs.items():
         # every variant against the int8 gates; fp32 against its own
-        report = validate(graph, "fp32" if key == "fp32" else "int8-cpu", model, data["valid"], log=lambda _: None,
+        report = validate(graph, PRECISIONS["fp32" if key == "fp32" else "int8-cpu"], model, data["valid"], log=lambda _: None,
                           ref=judged_against)
         checks = {c["check"]: c["value"] for c in report["checks"]}
         rows[key] = {

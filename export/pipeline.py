@@ -32,7 +32,7 @@ from typing import Callable
 
 import torch
 
-from mimic_edge.checkpoint import checkpoint_paths, load_checkpoint, read_checkpoint_meta
+from mimic_edge.checkpoint import checkpoint_paths, load_checkpoint, read_checkpoint_meta, weights_id
 from mimic_edge.config import DEFAULT_PRESET, MODALITIES, get_preset, model_name
 from mimic_edge.data import check_split, load_dataset
 from mimic_edge.errors import ConfigError, DataError
@@ -45,13 +45,13 @@ from mimic_edge.export.onnx import check_opset, stamp, to_bytes, to_onnx
 from mimic_edge.export.precision import convert, recipe
 from mimic_edge.export.precisions import Precision
 from mimic_edge.export.shapes import default_seq, make_profile
-from mimic_edge.export.tensorrt import build_engine, unavailable_reason
+from mimic_edge.export.tensorrt import build_engine, unavailable_reason, write_engine_sidecar
 from mimic_edge.export.validate import (Limits, host, predictor_runner, raise_if_failed, reference, validate,
                                         validate_runner)
 from mimic_edge.io import atomic_write_bytes, atomic_write_json, check_writable, exclusive
 from mimic_edge.models import build_model
 from mimic_edge.runtime import load
-from mimic_edge.sidecar import file_sha256, sidecar_path, write_sidecar
+from mimic_edge.sidecar import file_sha256, sidecar_path
 
 
 @dataclass
@@ -70,11 +70,30 @@ class ExportResult:
     reference: Reference | None = None
 
 
-def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
-    """Export, check, validate and write the artifact (and the engine); see the module doc."""
+@dataclass
+class Source:
+    """The model an export starts from, and what its reports and artifacts call its weights."""
+
+    model: torch.nn.Module
+    fresh: bool  # freshly initialised (no checkpoint, no model given)
+    weights: str  # "sha256:<checkpoint file's digest>" or "fresh (seed N)"
+
+
+def export(config: ExportConfig, log: Callable[[str], None] = print, model: torch.nn.Module | None = None
+           ) -> ExportResult:
+    """Export, check, validate and write the artifact (and the engine); see the module doc.
+
+    `model`: a MIMIC or MISA module in memory to export instead of `config.checkpoint` (which must
+    then be None); its weights are identified like the checkpoint `save_checkpoint` would write,
+    so its artifacts are byte-identical to those of that checkpoint, under the name <model>-<preset>."""
     start = time.perf_counter()
     entry = check_options(config)
-    config = dataclasses.replace(config, model=model_of(config))
+    if model is not None:
+        if config.checkpoint is not None:
+            raise ConfigError(f"export was given a model and checkpoint {config.checkpoint}: expected one of them")
+        config = dataclasses.replace(config, model=config.model or model_name(model.config))
+    else:
+        config = dataclasses.replace(config, model=model_of(config))
     check_writable(config.out, "--out")
     fmt = get_format(config.format)
     missing = fmt.missing()
@@ -84,17 +103,17 @@ def export(config: ExportConfig, log: Callable[[str], None] = print) -> ExportRe
     # Exports into one folder take turns: each checks what is there (another model's artifact is
     # replaced only with --force) and writes, with no other export between its check and its write.
     with exclusive(config.out, log):
-        result = _BUILDERS[fmt.name](config, entry, log)
+        result = _BUILDERS[fmt.name](config, entry, _source(config, model, log), log)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _export_onnx(config: ExportConfig, entry: Precision, log) -> ExportResult:
+def _export_onnx(config: ExportConfig, entry: Precision, source: Source, log) -> ExportResult:
     """The ONNX artifact at `entry`'s precision, checked, validated and written; then the engine."""
     check_opset(config.opset)
     if entry.note:
         log(f"note: {entry.note}")
-    model, fresh = _load_model(config, log)
+    model = source.model
     preset = model.config.preset
     # The profile is checked before the export, so a bad --batch/--seq fails in a second.
     profile = make_profile(config.batch, config.seq or default_seq(get_preset(preset).seq_len))
@@ -103,30 +122,30 @@ def _export_onnx(config: ExportConfig, entry: Precision, log) -> ExportResult:
         _check_seq_min(profile, valid, "engine")
 
     onnx_path, report_path = FORMATS["onnx"].paths(config.out, _artifact_name(config, preset), key=entry.key)
-    _refuse_to_replace_another_model(onnx_path, report_path, config, model)
+    _refuse_to_replace_another_model(onnx_path, report_path, config, source)
 
-    artifact = convert(to_onnx(model, config.opset), entry.key, calib)
-    stamp(artifact, {"weights": _weights_id(config), "config": json.dumps(model.config.to_dict(), sort_keys=True)})
+    artifact = convert(to_onnx(model, config.opset), entry, calib)
+    stamp(artifact, {"weights": source.weights, "config": json.dumps(model.config.to_dict(), sort_keys=True)})
     if entry.tensorrt:
         require_tensorrt_compatible(artifact, onnx_path.name)
     data = to_bytes(artifact)
 
     log(f"validating {onnx_path.name} against PyTorch ({len(valid['regression_labels'])} samples):")
     judged_against = reference(model, valid)
-    report = validate(data, entry.key, model, valid, log, name=onnx_path.name, ref=judged_against)
+    report = validate(data, entry, model, valid, log, name=onnx_path.name, ref=judged_against)
     report.update(artifact=onnx_path.name, artifact_sha256=hashlib.sha256(data).hexdigest(),
                   artifact_bytes=len(data), model=config.model, preset=preset, target=entry.target,
-                  config_digest=model.config.digest(), weights=_weights_id(config),
-                  recipe=recipe(entry.key, config.opset),
+                  config_digest=model.config.digest(), weights=source.weights,
+                  recipe=recipe(entry, config.opset),
                   calibration={"data": config.calib_data, "samples": len(calib[MODALITIES[0]])} if calib else None)
     with _staging(onnx_path) as staging:
         staged = atomic_write_bytes(staging / onnx_path.name, data)
         _commit(report, report_path, staged, onnx_path, FORMATS["onnx"].sidecar)
     log(f"wrote {onnx_path} ({len(data) / 1e6:.2f} MB) and {report_path.name}")
 
-    result = ExportResult(onnx_path, report_path, report, fresh, reference=judged_against)
+    result = ExportResult(onnx_path, report_path, report, source.fresh, reference=judged_against)
     if config.engine:
-        _engine(config, result, data, profile, model, valid, log)
+        _engine(config, entry, result, data, profile, model, valid, log)
     return result
 
 
@@ -137,20 +156,20 @@ def _check_seq_min(profile, valid, what: str) -> None:
                           f"{data_len}: expected min ≤ {data_len}, so that the {what} can be validated")
 
 
-def _export_pt2(config: ExportConfig, entry: Precision, log) -> ExportResult:
+def _export_pt2(config: ExportConfig, entry: Precision, source: Source, log) -> ExportResult:
     """The AOTInductor package for `config.device` and its sidecar, compiled in a staging folder
     beside the final name, validated through the loader users call (within the compiled
     ranges), then moved; a failing package is reported like a failing artifact and not written."""
     reason = aoti.unavailable_reason(config.device)
     if reason:
         raise ConfigError(f"--format pt2 --device {config.device}: {reason}")
-    model, fresh = _load_model(config, log)
+    model = source.model
     preset = model.config.preset
     profile = make_profile(config.batch, config.seq or default_seq(get_preset(preset).seq_len))
     _, valid = _load_data(config, model.config, False, log)
     _check_seq_min(profile, valid, "package")
     path, report_path = FORMATS["pt2"].paths(config.out, _artifact_name(config, preset), device=config.device)
-    _refuse_to_replace_another_model(path, report_path, config, model)
+    _refuse_to_replace_another_model(path, report_path, config, source)
     with _staging(path) as staging:
         staged = staging / path.name
         log(f"compiling {path.name} with AOTInductor for {config.device} (torch {torch.__version__}; "
@@ -159,12 +178,12 @@ def _export_pt2(config: ExportConfig, entry: Precision, log) -> ExportResult:
         record = {**aoti.build_environment(config.device), "batch": profile.batch.as_list(),
                   "seq": profile.to_dict()["seq"], "model": model_name(model.config), "preset": preset,
                   "config_digest": model.config.digest(), "dims": model.config.dims, "out_dim": model.config.out_dim,
-                  "fusion_head": built.fusion_head, "lstm": built.lstm, "weights": _weights_id(config)}
+                  "fusion_head": built.fusion_head, "lstm": built.lstm, "weights": source.weights}
         aoti.write_package_sidecar(staged, record)
         log(f"validating {path.name} against PyTorch ({len(valid['regression_labels'])} samples, fusion head "
             f"{built.fusion_head}, LSTMs as {built.lstm}):")
         seq = profile.seq[MODALITIES[0]]
-        report = validate_runner(predictor_runner(load(staged)), entry.key, model, valid, log,
+        report = validate_runner(predictor_runner(load(staged)), entry, model, valid, log,
                                  Limits(profile.batch.max, (seq.min, seq.max)))
         report.update(artifact=path.name, artifact_sha256=file_sha256(staged), artifact_bytes=staged.stat().st_size,
                       format="pt2", **{k: record[k] for k in ("model", "preset", "device", "torch_version", "cpu_isa",
@@ -176,7 +195,7 @@ def _export_pt2(config: ExportConfig, entry: Precision, log) -> ExportResult:
                                  "arithmetic": FORMATS["pt2"].judged_by, "host": host()})
         _commit(report, report_path, staged, path, FORMATS["pt2"].sidecar)
     log(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB), {sidecar_path(path).name} and {report_path.name}")
-    return ExportResult(None, report_path, report, fresh, sidecar_path=sidecar_path(path),
+    return ExportResult(None, report_path, report, source.fresh, sidecar_path=sidecar_path(path),
                         pt2_path=path)
 
 
@@ -224,39 +243,49 @@ def _artifact_name(config: ExportConfig, preset: str) -> str:
     return stem if stem.startswith(config.model) else f"{config.model}-{stem}"
 
 
-def _refuse_to_replace_another_model(path: Path, report_path: Path, config: ExportConfig, model) -> None:
+def _refuse_to_replace_another_model(path: Path, report_path: Path, config: ExportConfig, source: Source) -> None:
     """An artifact already under this name is replaced only if its report says it holds these
     weights and this config (re-exporting is fine), or with `force`."""
     if config.force or not path.exists():
         return
     try:
         old = json.loads(report_path.read_text())
-        same = (old.get("weights"), old.get("config_digest")) == (_weights_id(config), model.config.digest())
+        same = (old.get("weights"), old.get("config_digest")) == (source.weights, source.model.config.digest())
         found = f"{old.get('model')} ({old.get('preset')}, weights {old.get('weights')})"
     except (OSError, ValueError, AttributeError):
         same, found = False, f"no readable {report_path.name} to say what it holds"
     if not same:
-        raise ConfigError(f"{path} exists and holds another model: expected {config.model} ({model.config.preset}, "
-                          f"weights {_weights_id(config)}), found {found}; use --force to replace it, or --out "
+        raise ConfigError(f"{path} exists and holds another model: expected {config.model} ({source.model.config.preset}, "
+                          f"weights {source.weights}), found {found}; use --force to replace it, or --out "
                           f"elsewhere")
 
 
-def _load_model(config: ExportConfig, log) -> tuple[torch.nn.Module, bool]:
-    """The checkpoint's model (its preset must agree with `config.preset`), or seeded fresh weights."""
+def _source(config: ExportConfig, model: torch.nn.Module | None, log) -> Source:
+    """The model given, the checkpoint's (their preset must agree with `config.preset`), or seeded
+    fresh weights."""
+    if model is not None:
+        if model_name(model.config) != config.model:
+            raise ConfigError(f"--model {config.model} but the model given is {model_name(model.config)}")
+        _check_preset(config, model.config.preset, "the model given")
+        return Source(model.eval(), False, weights_id(model))
     if config.checkpoint is None:
         torch.manual_seed(config.seed)
         preset = config.preset or DEFAULT_PRESET
         log(f"no checkpoint: exporting freshly initialised {config.model} weights (seed {config.seed}, preset "
             f"{preset}): fine for trying the pipeline, meaningless as a model")
-        return build_model(config.model, preset).eval(), True
+        return Source(build_model(config.model, preset).eval(), True, f"fresh (seed {config.seed})")
     meta = read_checkpoint_meta(config.checkpoint)
     if meta["model"] != config.model:
         raise ConfigError(f"--model {config.model} but {config.checkpoint} holds a {meta['model']} checkpoint")
     model = load_checkpoint(config.checkpoint)
-    if config.preset is not None and config.preset != model.config.preset:
-        raise ConfigError(f"--preset {config.preset} but {config.checkpoint} was trained on preset "
-                          f"{model.config.preset!r}: leave --preset out to use the checkpoint's")
-    return model, False
+    _check_preset(config, model.config.preset, config.checkpoint)
+    return Source(model, False, f"sha256:{file_sha256(checkpoint_paths(config.checkpoint)[0])}")
+
+
+def _check_preset(config: ExportConfig, preset: str, holder: str) -> None:
+    if config.preset is not None and config.preset != preset:
+        raise ConfigError(f"--preset {config.preset} but {holder} was trained on preset {preset!r}: leave "
+                          f"--preset out to use its own")
 
 
 def _load_data(config: ExportConfig, model_config, calibrate: bool, log):
@@ -280,14 +309,8 @@ def _load_data(config: ExportConfig, model_config, calibrate: bool, log):
     return calib, valid
 
 
-def _weights_id(config: ExportConfig) -> str:
-    """What the weights are, without machine paths (artifacts must be byte-identical anywhere)."""
-    if config.checkpoint is None:
-        return f"fresh (seed {config.seed})"
-    return f"sha256:{file_sha256(checkpoint_paths(config.checkpoint)[0])}"
-
-
-def _engine(config: ExportConfig, result: ExportResult, data: bytes, profile, model, valid, log) -> None:
+def _engine(config: ExportConfig, entry: Precision, result: ExportResult, data: bytes, profile, model, valid,
+            log) -> None:
     """Build the engine and its sidecar in a staging folder beside the artifact, validate the
     engine like the artifact (within the profile's ranges), then move both under their final
     names; a failing engine is reported like a failing artifact and not written."""
@@ -297,27 +320,27 @@ def _engine(config: ExportConfig, result: ExportResult, data: bytes, profile, mo
         log(f"no TensorRT engine: {reason}")
         return
     name = _artifact_name(config, model.config.preset)
-    engine_path, report_path = FORMATS["engine"].paths(config.out, name, key=result.report["precision"])
+    engine_path, report_path = FORMATS["engine"].paths(config.out, name, key=entry.key)
     with _staging(engine_path) as staging:
         staged = staging / engine_path.name
-        report = _build_and_validate_engine(config, result, data, profile, model, valid, staged, log)
+        report = _build_and_validate_engine(entry, result, data, profile, model, valid, staged, log)
         _commit(report, report_path, staged, engine_path, FORMATS["engine"].sidecar)
     result.engine_path, result.sidecar_path = engine_path, sidecar_path(engine_path)
     log(f"wrote {engine_path}, {result.sidecar_path.name} and {report_path.name}")
 
 
-def _build_and_validate_engine(config, result, data, profile, model, valid, staged: Path, log) -> dict:
+def _build_and_validate_engine(entry: Precision, result, data, profile, model, valid, staged: Path, log) -> dict:
     stem = result.onnx_path.name.removesuffix(".onnx")
-    built = build_engine(data, staged, result.report["precision"], profile, model.config.dims,
+    built = build_engine(data, staged, entry, profile, model.config.dims,
                          result.onnx_path.with_name(f"{stem}.timing-cache"))
-    write_sidecar(
+    write_engine_sidecar(
         staged, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
-        compute_capability=built.compute_capability, precision=result.report["precision"], profile=profile.to_dict(),
+        compute_capability=built.compute_capability, precision=entry.key, profile=profile.to_dict(),
         model=model_name(model.config), preset=model.config.preset, config_digest=model.config.digest(),
         dims=model.config.dims, onnx_sha256=result.report["artifact_sha256"])
     log(f"validating {staged.name} (TensorRT {built.tensorrt_version}, {built.gpu_name}) against PyTorch:")
     seq = profile.seq[MODALITIES[0]]
-    report = validate_runner(predictor_runner(load(staged)), result.report["precision"], model, valid, log,
+    report = validate_runner(predictor_runner(load(staged)), entry, model, valid, log,
                              Limits(profile.batch.max, (seq.min, seq.max)))
     report.update(artifact=staged.name, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
                   profile=profile.to_dict(), onnx_sha256=result.report["artifact_sha256"],

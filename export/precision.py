@@ -34,7 +34,7 @@ from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ConfigError
 from mimic_edge.export.checker import RECURRENT_STATES
 from mimic_edge.export.onnx import lean, stamp
-from mimic_edge.export.precisions import get_precision
+from mimic_edge.export.precisions import Precision
 
 Calibration = Mapping[str, np.ndarray]
 CALIB_BATCH = 32  # samples per calibration run; min/max do not depend on it
@@ -195,14 +195,14 @@ def _crop(x: np.ndarray, fraction: float) -> np.ndarray:
 Converter = Callable[[onnx.ModelProto, "Calibration | None"], onnx.ModelProto]
 
 
-def convert(model: onnx.ModelProto, precision: str, calibration: Calibration | None = None) -> onnx.ModelProto:
-    """The FP32 graph at `precision` (a key of mimic_edge.export.precisions.PRECISIONS)."""
-    converter: Converter = globals()[get_precision(precision).converter]
-    return stamp(converter(model, calibration), {"precision": precision})
+def convert(model: onnx.ModelProto, entry: Precision, calibration: Calibration | None = None) -> onnx.ModelProto:
+    """The FP32 graph at `entry`'s precision (an entry of mimic_edge.export.precisions.PRECISIONS)."""
+    converter: Converter = globals()[entry.converter]
+    return stamp(converter(model, calibration), {"precision": entry.key})
 
 
 @functools.cache  # the sources do not change while a process runs; the bench asks once per row
-def recipe(precision: str, opset: int) -> str:
+def recipe(entry: Precision, opset: int) -> str:
     """What makes an artifact besides the weights and the data, as a digest: the registry entry,
     the opset and the code of the ONNX export and of the conversions. A cache of artifacts (the
     bench's) rebuilds one whose recipe differs: made by other export code, it is another artifact."""
@@ -212,7 +212,7 @@ def recipe(precision: str, opset: int) -> str:
 
     from mimic_edge.export import onnx as onnx_export
 
-    digest = hashlib.sha256(f"{get_precision(precision)!r} opset {opset}".encode())
+    digest = hashlib.sha256(f"{entry!r} opset {opset}".encode())
     for module in (onnx_export, sys.modules[__name__]):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:16]

@@ -21,7 +21,7 @@ import torch
 from mimic_edge.config import MODALITIES
 from mimic_edge.export.judge import (RUN_BATCH, ArtifactRunner, Limits, ParityCase, Reference, agreement, judge,
                                      parity_cases, predictor_runner, raise_if_failed, run_batched)
-from mimic_edge.export.precisions import Precision, get_precision
+from mimic_edge.export.precisions import Precision
 from mimic_edge.runtime.host import cpu_name, int8_isa, u8s8_saturates
 from mimic_edge.runtime.onnx_predictor import ORT_OPTIMIZATION, OnnxPredictor
 
@@ -46,17 +46,16 @@ def reference(model: torch.nn.Module, valid: Mapping[str, np.ndarray], limits: L
                      [f"b={b} L={ls}" for b, ls in cases if not limits.admits(b, ls)])
 
 
-def validate(artifact: bytes, precision: str, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
+def validate(artifact: bytes, entry: Precision, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
              log: Callable[[str], None] = print, name: str = "artifact.onnx", ref: Reference | None = None) -> dict:
     """Run every check of `artifact` (serialized ONNX) against `model` (eval mode) on the
     validation split `valid` ({"text", "audio", "vision", "regression_labels"}), through the
     ONNX Runtime predictor that users load (CPU); return the report. `ref`: `reference(model,
     valid)` when the caller has it already."""
-    entry = get_precision(precision)
     # Threads sleep between runs: validation alternates with PyTorch, which needs the cores.
     predictor = OnnxPredictor.from_bytes(artifact, name, providers=["CPUExecutionProvider"], spinning=False)
     ref = ref if ref is not None else reference(model, valid)
-    report = judge(predictor_runner(predictor), ref, entry.thresholds, precision, log)
+    report = judge(predictor_runner(predictor), ref, entry.thresholds, entry.key, log)
     report["onnxruntime_optimization"] = ORT_OPTIMIZATION
     report["judged_by"] = judged_by(entry)
     if entry.qdq:
@@ -92,12 +91,12 @@ def host() -> dict:
     return {"machine": platform.machine(), "int8_isa": int8_isa(), "cpu": cpu_name()}
 
 
-def validate_runner(run: ArtifactRunner, precision: str, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
+def validate_runner(run: ArtifactRunner, entry: Precision, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
                     log: Callable[[str], None] = print, limits: Limits = Limits()) -> dict:
     """The checks of `validate` for any runner of the artifact ({"text": (B, L, d), ...} → (B, out)).
     Parity cases outside `limits` are listed as not run; the validation set is run in batches
     and at a length the limits admit."""
-    return judge(run, reference(model, valid, limits), get_precision(precision).thresholds, precision, log)
+    return judge(run, reference(model, valid, limits), entry.thresholds, entry.key, log)
 
 
 def _slice_inputs(split: Mapping[str, np.ndarray], batch: int, lengths: tuple[int, ...]) -> dict[str, np.ndarray]:

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from torch import nn
 
 from mimic_edge.config import config_from_dict, model_name
 from mimic_edge.errors import CheckpointError, MimicEdgeError
-from mimic_edge.io import atomic_write, atomic_write_json
+from mimic_edge.io import atomic_write_bytes, atomic_write_json
 
 FORMAT_VERSION = 1
 
@@ -24,13 +25,24 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
 
 
+def weights_bytes(model: nn.Module) -> bytes:
+    """The `.safetensors` file `save_checkpoint` writes for `model`: the same bytes for the same
+    weights, so a model in memory and its saved checkpoint have one digest (`weights_id`)."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return save(tensors, metadata={"format_version": str(FORMAT_VERSION)})
+
+
+def weights_id(model: nn.Module) -> str:
+    """What reports and artifacts say the weights are: the sha256 of their checkpoint file."""
+    return f"sha256:{hashlib.sha256(weights_bytes(model)).hexdigest()}"
+
+
 def save_checkpoint(model: nn.Module, path: str | Path, extra: dict | None = None) -> Path:
     """Write weights and config atomically; `extra` (e.g. training metrics) goes into the JSON."""
-    from safetensors.torch import save_file
-
     weights, meta = checkpoint_paths(path)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(weights, lambda tmp: save_file(tensors, tmp, metadata={"format_version": str(FORMAT_VERSION)}))
+    atomic_write_bytes(weights, weights_bytes(model))
     atomic_write_json(meta, {
         "format_version": FORMAT_VERSION,
         "model": model_name(model.config),

@@ -39,7 +39,8 @@ import torch
 from mimic_edge import __version__
 from mimic_edge import export as exporter  # light: the pipeline loads on the first export()
 from mimic_edge.bench.config import Backend
-from mimic_edge.checkpoint import checkpoint_paths, save_checkpoint
+from mimic_edge.checkpoint import weights_id
+from mimic_edge.config import model_name
 from mimic_edge.errors import ArtifactError
 from mimic_edge.export.formats import FORMATS
 from mimic_edge.export.tensorrt import unavailable_reason
@@ -122,7 +123,7 @@ def require(*modules: str, why: str) -> None:
         raise BackendUnavailable(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed ({why})")
 
 
-# exporting an artifact (from a checkpoint the bench saves: safetensors) and validating it
+# exporting an artifact and validating it (safetensors: the export identifies weights by their checkpoint bytes)
 EXPORT_MODULES = ("onnx", "onnxslim", "onnxruntime", "safetensors")
 
 
@@ -207,8 +208,8 @@ SETUPS: dict[str, Setup] = {  # Backend.setup → its set-up
 
 
 def artifact_dir(model, name: str, preset: str, cache_dir: str | Path) -> Path:
-    """Cache folder of a model's artifacts, keyed by its weights and the mimic-edge version
-    (delete the cache after changing the export code)."""
+    """Cache folder of a model's artifacts, keyed by its weights and the mimic-edge version (a
+    digest of the tensors: rows that export nothing need no safetensors)."""
     digest = hashlib.sha256()
     for key, tensor in model.state_dict().items():
         digest.update(key.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -216,37 +217,37 @@ def artifact_dir(model, name: str, preset: str, cache_dir: str | Path) -> Path:
 
 
 def exported(model, ctx: Context, precision: str, engine: bool = False) -> Path:
-    """The validated artifact of `model` at `precision` (a key of PRECISIONS), made once per cache
-    by mimic_edge.export. The model is saved as a checkpoint first, so the artifact holds exactly
-    these weights. An engine's profile reaches the run's largest batch (batch 1:1:max_batch, so
-    tuned for batch 1); a cached engine whose profile stops short of it is built again."""
-    folder = ctx.artifact_dir
-    onnx_path = folder / f"{ctx.model_name}.{precision}.onnx"  # the checkpoint's name: see below
-    engine_path = onnx_path.with_suffix(".engine")
-    if not _reusable(onnx_path, precision, model, folder / ctx.model_name) or (
+    """The validated artifact of `model` at `precision` (a key of PRECISIONS), exported from the
+    model in memory once per cache. An engine's profile reaches the run's largest batch (batch
+    1:1:max_batch, so tuned for batch 1); a cached engine whose profile stops short of it is built
+    again."""
+    entry = exporter.PRECISIONS[precision]
+    config = exporter.ExportConfig(precision=entry.name, target=entry.target, out=str(ctx.artifact_dir),
+                                   engine=engine, batch=f"1:1:{ctx.max_batch}", seed=ctx.seed, force=True)
+    onnx_path, report_path = FORMATS["onnx"].paths(ctx.artifact_dir, _name(model), key=precision)
+    engine_path, _ = FORMATS["engine"].paths(ctx.artifact_dir, _name(model), key=precision)
+    if not _reusable(onnx_path, report_path, model, precision) or (
             engine and not _profile_reaches(engine_path, ctx.max_batch)):
-        save_checkpoint(model, folder / ctx.model_name)
-        entry = exporter.PRECISIONS[precision]
-        _export_once(ctx, (precision, engine), exporter.ExportConfig(
-            model=ctx.model_name, precision=entry.name, target=entry.target, checkpoint=str(folder / ctx.model_name),
-            out=str(folder), engine=engine, batch=f"1:1:{ctx.max_batch}", seed=ctx.seed, force=True))
+        _export_once(ctx, config, model)
     return engine_path if engine else onnx_path
 
 
-def _reusable(artifact: Path, precision: str, model, checkpoint: Path) -> bool:
+def _name(model) -> str:
+    """What the export names a model's artifacts (<model>-<preset>: mimic_edge.export)."""
+    return f"{model_name(model.config)}-{model.config.preset}"
+
+
+def _reusable(artifact: Path, report_path: Path, model, precision: str) -> bool:
     """A cached artifact is what this run would build: its report passed and names this precision,
-    these weights (the checkpoint saved beside it) and config, today's export code (its recipe),
-    and the artifact file's own bytes. Anything else (a file copied over it, truncated, made by an
-    older export) is built again."""
+    these weights and config, today's export code (its recipe), and the artifact file's own
+    bytes. Anything else (a file copied over it, truncated, made by an older export) is built again."""
     from mimic_edge.export.precision import recipe
 
     try:
-        _, report_path = FORMATS["onnx"].paths(artifact.parent, checkpoint.name, key=precision)
         report = json.loads(report_path.read_text())
         return (report.get("passed") is True and report.get("precision") == precision
-                and report.get("config_digest") == model.config.digest()
-                and report.get("weights") == f"sha256:{file_sha256(checkpoint_paths(checkpoint)[0])}"
-                and report.get("recipe") == recipe(precision, exporter.ExportConfig().opset)
+                and report.get("config_digest") == model.config.digest() and report.get("weights") == weights_id(model)
+                and report.get("recipe") == recipe(exporter.PRECISIONS[precision], exporter.ExportConfig().opset)
                 and report.get("artifact_sha256") == file_sha256(artifact))
     except (OSError, ValueError, AttributeError):
         return False
@@ -256,15 +257,16 @@ class ExportFailedEarlier(Exception):
     """An export that already failed in this run: its first error, not retried."""
 
 
-def _export_once(ctx: Context, what: tuple, config) -> None:
-    """`export(config)`, unless the same export failed earlier in this run: then its error again."""
-    if what in ctx.export_failures:
-        raise ExportFailedEarlier(ctx.export_failures[what])
+def _export_once(ctx: Context, config, model) -> None:
+    """`export(config, model=model)`, unless the same export failed earlier in this run: then its
+    error again."""
+    if config in ctx.export_failures:
+        raise ExportFailedEarlier(ctx.export_failures[config])
     try:
-        exporter.export(config, log=lambda _: None)
+        exporter.export(config, log=lambda _: None, model=model)
     except Exception as e:
         first_line = (str(e).strip().splitlines() or [""])[0]
-        ctx.export_failures[what] = f"{type(e).__name__}: {first_line} (failed earlier in this run, not retried)"
+        ctx.export_failures[config] = f"{type(e).__name__}: {first_line} (failed earlier in this run, not retried)"
         raise
 
 
@@ -272,27 +274,26 @@ def exported_pt2(model, ctx: Context, seq_len: int) -> Path:
     """The validated AOTInductor package of `model` for `ctx.device`, made once per cache like the
     ONNX artifacts, with ranges that reach the run's largest batch and `seq_len` (batch
     1:1:max_batch, sequence 1:L:max(2L, seq_len), L the preset's). A cached package that does not
-    run here (another torch release or CPU: its sidecar says), whose ranges stop short, or that
-    runs other kernels than a package compiled now would (Triton installed since) is compiled
-    again."""
+    run here (another torch release or CPU: its sidecar says), holds other weights, whose ranges
+    stop short, or that runs other kernels than a package compiled now would (Triton installed
+    since) is compiled again."""
     from mimic_edge.config import get_preset
     from mimic_edge.export.aoti import package_kernels
     from mimic_edge.runtime.aoti_predictor import check_package_sidecar
 
-    path = ctx.artifact_dir / f"{ctx.model_name}.{ctx.device}.pt2"
+    path, _ = FORMATS["pt2"].paths(ctx.artifact_dir, _name(model), device=ctx.device)
     try:
         record = check_package_sidecar(path) if path.is_file() else None
     except ArtifactError:
         record = None
     kernels = package_kernels(model.config, ctx.device)
-    if (record is None or record["batch"][2] < ctx.max_batch or min(r[2] for r in record["seq"].values()) < seq_len
+    if (record is None or record.get("weights") != weights_id(model) or record["batch"][2] < ctx.max_batch
+            or min(r[2] for r in record["seq"].values()) < seq_len
             or any(record.get(key) != value for key, value in kernels.items())):
-        save_checkpoint(model, ctx.artifact_dir / ctx.model_name)
-        length = get_preset(ctx.preset).seq_len
-        seq = f"1:{length}:{max(2 * length, seq_len)}"
-        _export_once(ctx, ("pt2", ctx.device), exporter.ExportConfig(
-            model=ctx.model_name, format="pt2", device=ctx.device, checkpoint=str(ctx.artifact_dir / ctx.model_name),
-            out=str(ctx.artifact_dir), batch=f"1:1:{ctx.max_batch}", seq=seq, seed=ctx.seed))
+        length = get_preset(model.config.preset).seq_len
+        _export_once(ctx, exporter.ExportConfig(
+            format="pt2", device=ctx.device, out=str(ctx.artifact_dir), batch=f"1:1:{ctx.max_batch}",
+            seq=f"1:{length}:{max(2 * length, seq_len)}", seed=ctx.seed, force=True), model)
     return path
 
 

@@ -26,9 +26,10 @@ def cached(artifacts, cache_dir):
     torch.manual_seed(0)  # the bench's model: seed 0, as the session's checkpoint
     folder = artifact_dir(build_model("mimic").eval(), "mimic", "mosi", cache_dir)
     folder.mkdir(parents=True)
-    for source in (artifacts.pt2(), sidecar_path(artifacts.pt2())):
-        shutil.copyfile(source, folder / source.name)  # mimic.cpu.pt2 and its sidecar
-    return folder / "mimic.cpu.pt2"
+    package = folder / "mimic-mosi.cpu.pt2"  # the export's name for a model given in memory
+    shutil.copyfile(artifacts.pt2(), package)
+    shutil.copyfile(sidecar_path(artifacts.pt2()), sidecar_path(package))
+    return package
 
 
 def test_aoti_backend_times_predict_on_the_cached_package(artifacts, tmp_path, monkeypatch):
@@ -54,7 +55,7 @@ def test_a_cached_package_that_cannot_run_here_is_compiled_again(artifacts, tmp_
     record = json.loads(sidecar_path(package).read_text())
     sidecar_path(package).write_text(json.dumps({**record, "torch_version": "2.12.0"}))
     exports = []
-    monkeypatch.setattr(backends.exporter, "export", lambda config, log: exports.append(config))
+    monkeypatch.setattr(backends.exporter, "export", lambda config, log, model: exports.append(config))
     torch.manual_seed(0)
     model = build_model("mimic").eval()
     ctx = Context("mimic", "mosi", "cpu", 1, package.parent, 0, BACKENDS["aoti"], max_batch=8)
@@ -72,7 +73,7 @@ def test_a_cached_package_with_other_kernels_is_compiled_again(artifacts, tmp_pa
     assert record["lstm"] == "aten.mkldnn_rnn_layer" and record["fusion_head"] == "torch"
     sidecar_path(package).write_text(json.dumps({**record, "lstm": "aten._cudnn_rnn"}))
     exports = []
-    monkeypatch.setattr(backends.exporter, "export", lambda config, log: exports.append(config))
+    monkeypatch.setattr(backends.exporter, "export", lambda config, log, model: exports.append(config))
     torch.manual_seed(0)
     ctx = Context("mimic", "mosi", "cpu", 1, package.parent, 0, BACKENDS["aoti"], max_batch=8)
     setup_aoti(build_model("mimic").eval(), [np.zeros((1, 6, d), np.float32) for d in (300, 74, 47)], ctx)

@@ -10,6 +10,7 @@ import torch
 from mimic_edge import build_model
 from mimic_edge.bench import BackendUnavailable, BenchConfig, backends, run_bench
 from mimic_edge.errors import InputError
+from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.runtime.onnx_predictor import OnnxPredictor
 from mimic_edge.runtime.torch_predictor import TorchPredictor
 
@@ -55,9 +56,9 @@ def test_onnx_runtime_backend_times_predict_exports_once_and_reuses_the_artifact
     timed = [call for call in calls if call[1][1] == TINY["seq_len"]]  # the export's validation calls it too
     assert timed == [(np.ndarray, (b, 6, 300)) for b in (1, 2) for _ in range(TINY["warmup"] + TINY["iters"])]
     (folder,) = tmp_path.iterdir()
-    artifact = folder / "mimic.fp32.onnx"
+    artifact = folder / "mimic-mosi.fp32.onnx"
     assert rows[0]["artifact_bytes"] == artifact.stat().st_size
-    assert (folder / "mimic.fp32.validation.json").is_file()
+    assert (folder / "mimic-mosi.fp32.validation.json").is_file()
     written = artifact.stat().st_mtime_ns
     run_bench(cfg)  # same weights: the cached artifact is reused, not exported again
     assert artifact.stat().st_mtime_ns == written and list(tmp_path.iterdir()) == [folder]
@@ -69,7 +70,7 @@ def test_a_failed_export_fails_every_row_of_its_backend_once(tmp_path, monkeypat
 
     attempts = []
 
-    def failing_export(config, log=print):
+    def failing_export(config, log=print, model=None):
         attempts.append(config.precision)
         raise ArtifactValidationError("mimic.int8-cpu.onnx failed 2 of 13 validation checks\n  details", {})
 
@@ -89,9 +90,9 @@ def test_int8_for_cpus_has_its_own_row_and_artifact(tmp_path):
                                    cache_dir=str(tmp_path), **TINY))
     assert row["status"] == "ok" and row["precision"] == "int8"
     (folder,) = tmp_path.iterdir()
-    report = json.loads((folder / "mimic.int8-cpu.validation.json").read_text())
+    report = json.loads((folder / "mimic-mosi.int8-cpu.validation.json").read_text())
     assert report["target"] == "cpu" and report["passed"]
-    assert row["artifact_bytes"] == (folder / "mimic.int8-cpu.onnx").stat().st_size
+    assert row["artifact_bytes"] == (folder / "mimic-mosi.int8-cpu.onnx").stat().st_size
 
 
 def test_a_missing_library_is_a_skip_not_a_crash(monkeypatch, tmp_path):
@@ -106,7 +107,7 @@ def test_a_missing_library_is_a_skip_not_a_crash(monkeypatch, tmp_path):
 
 
 def test_without_safetensors_the_rows_that_export_are_skipped_and_eager_runs(monkeypatch, tmp_path):
-    """safetensors writes the checkpoint an export starts from; a bare image without it still
+    """The export identifies weights by their safetensors bytes; a bare image without it still
     gets its eager rows (the GPU check's bench steps do not require it)."""
     import importlib.util
 
@@ -146,36 +147,37 @@ class FakeEngine:
         return np.zeros((len(text), 1), np.float32)
 
 
-def write_report(onnx_path: Path, config) -> None:
+def write_report(onnx_path: Path, config, model) -> None:
     """The validation report the export writes, with what the bench checks before reusing an artifact."""
-    from mimic_edge.checkpoint import checkpoint_paths
+    from mimic_edge.checkpoint import weights_id
     from mimic_edge.export.precision import recipe
     from mimic_edge.sidecar import file_sha256
 
     key = onnx_path.name.split(".")[1]
-    report = {"passed": True, "precision": key, "config_digest": build_model(config.model).config.digest(),
-              "weights": f"sha256:{file_sha256(checkpoint_paths(config.checkpoint)[0])}",
-              "recipe": recipe(key, config.opset), "artifact_sha256": file_sha256(onnx_path)}
+    report = {"passed": True, "precision": key, "config_digest": model.config.digest(), "weights": weights_id(model),
+              "recipe": recipe(PRECISIONS[key], config.opset), "artifact_sha256": file_sha256(onnx_path)}
     onnx_path.with_name(onnx_path.name.removesuffix(".onnx") + ".validation.json").write_text(json.dumps(report))
 
 
 def test_engine_profile_reaches_the_largest_batch(monkeypatch, tmp_path):
     """The TensorRT rows build one engine whose profile runs every batch size asked for, reuse it
     while it reaches, and build again when a run asks for more."""
-    from mimic_edge.sidecar import write_sidecar
+    from mimic_edge.export.tensorrt import write_engine_sidecar as write_sidecar
 
     builds = []
 
-    def fake_export(config, log):  # what mimic_edge.export.export leaves: the artifact, its report, the engine
+    def fake_export(config, log, model):  # what mimic_edge.export.export leaves: the artifact, its report, the engine
         builds.append(config.batch)
-        onnx_path = Path(config.out) / f"{config.model}.{config.precision}.onnx"
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        onnx_path = Path(config.out) / f"mimic-{model.config.preset}.{config.precision}.onnx"
         onnx_path.write_bytes(b"onnx")
-        write_report(onnx_path, config)
-        engine = Path(config.out) / f"{config.model}.{config.precision}.engine"
+        write_report(onnx_path, config, model)
+        engine = onnx_path.with_suffix(".engine")
         engine.write_bytes(b"plan")
         write_sidecar(engine, tensorrt_version="10.3.0", gpu_name="gpu", compute_capability="8.7",
-                      precision=config.precision, profile={"batch": [int(v) for v in config.batch.split(":")]},
-                      model="mimic", preset="mosi", config_digest="0", dims={}, onnx_sha256="0")
+                      precision=config.precision, profile={"batch": [int(v) for v in config.batch.split(":")],
+                                                           "seq": {m: [1, 6, 12] for m in model.config.dims}},
+                      model="mimic", preset="mosi", config_digest="0", dims=model.config.dims, onnx_sha256="0")
 
     monkeypatch.setattr(backends, "unavailable_reason", lambda: None)
     monkeypatch.setattr(backends, "require", lambda *modules, why: None)
@@ -196,11 +198,11 @@ def test_a_cached_artifact_that_is_not_what_the_run_would_build_is_built_again(t
     cfg = BenchConfig(models=("mimic",), backends=("ort-fp32",), batch_sizes=(1,), cache_dir=str(tmp_path), **TINY)
     run_bench(cfg)
     (folder,) = tmp_path.iterdir()
-    artifact, report_path = folder / "mimic.fp32.onnx", folder / "mimic.fp32.validation.json"
+    artifact, report_path = folder / "mimic-mosi.fp32.onnx", folder / "mimic-mosi.fp32.validation.json"
     good = artifact.read_bytes()
     if tamper == "another artifact copied over it":
         run_bench(BenchConfig(**{**cfg.__dict__, "backends": ("ort-int8-cpu",)}))
-        artifact.write_bytes((folder / "mimic.int8-cpu.onnx").read_bytes())
+        artifact.write_bytes((folder / "mimic-mosi.int8-cpu.onnx").read_bytes())
     elif tamper == "truncated":
         artifact.write_bytes(good[:100])
     else:

@@ -47,10 +47,11 @@ class ExportCache:
     def converted(self, name: str, precision: str, preset: str = "mosi"):
         """The `precision` graph of (name, preset), converted once."""
         from mimic_edge.export.precision import convert
+        from mimic_edge.export.precisions import PRECISIONS
 
         key = (name, precision, preset)
         if key not in self._converted:
-            self._converted[key] = convert(self.fp32(name, preset), precision, self.calibration(preset))
+            self._converted[key] = convert(self.fp32(name, preset), PRECISIONS[precision], self.calibration(preset))
         return self._converted[key]
 
 

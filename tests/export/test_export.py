@@ -61,6 +61,30 @@ def test_same_checkpoint_and_options_give_identical_bytes(checkpoint, tmp_path, 
     assert a.onnx_path.read_bytes() == b.onnx_path.read_bytes()
 
 
+@pytest.mark.parametrize("key", ["fp32", "int8"])
+def test_a_model_in_memory_exports_the_bytes_of_its_checkpoint(exports, checkpoint, tmp_path, key):
+    """The bench exports the model it holds; its artifact must be the one a user gets from the
+    checkpoint of those weights (weights identified by the checkpoint file's digest)."""
+    from_file = export(ExportConfig(precision=key, checkpoint=checkpoint, out=str(tmp_path / "file"), **SMALL),
+                       log=quiet)
+    in_memory = export(ExportConfig(precision=key, out=str(tmp_path / "memory"), **SMALL), log=quiet,
+                       model=exports.model("mimic"))
+    assert in_memory.onnx_path.name == f"mimic-mosi.{key}.onnx" and not in_memory.fresh_weights
+    assert in_memory.onnx_path.read_bytes() == from_file.onnx_path.read_bytes()
+    assert in_memory.report["weights"] == from_file.report["weights"]
+
+
+def test_a_model_in_memory_is_checked_like_a_checkpoint(exports, checkpoint, tmp_path):
+    model = exports.model("mimic")
+    with pytest.raises(ConfigError, match="was given a model and checkpoint"):
+        export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path)), log=quiet, model=model)
+    with pytest.raises(ConfigError, match="--model misa but the model given is mimic"):
+        export(ExportConfig(model="misa", out=str(tmp_path)), log=quiet, model=model)
+    with pytest.raises(ConfigError, match="--preset mosei but the model given was trained on preset 'mosi'"):
+        export(ExportConfig(preset="mosei", out=str(tmp_path)), log=quiet, model=model)
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
 def test_int8_for_cpus_runs_onnxruntimes_integer_kernels(checkpoint, tmp_path):
     result = export(ExportConfig(precision="int8", target="cpu", checkpoint=checkpoint, out=str(tmp_path)), log=quiet)
     ops = {n.op_type for n in onnx.load(result.onnx_path).graph.node}

@@ -78,7 +78,7 @@ def test_int8_quantization_is_symmetric_per_channel(exports):
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
 @pytest.mark.parametrize("name, preset", MODELS)
 def test_lower_precision_stays_within_thresholds(exports, name, preset, precision):
-    report = validate(to_bytes(exports.converted(name, precision, preset)), precision, exports.model(name, preset),
+    report = validate(to_bytes(exports.converted(name, precision, preset)), PRECISIONS[precision], exports.model(name, preset),
                       exports.data(preset)["valid"], log=lambda _: None)
     failed = [c for c in report["checks"] if not c["passed"]]
     assert report["passed"], f"failed checks: {failed}"
@@ -88,12 +88,7 @@ def test_lower_precision_stays_within_thresholds(exports, name, preset, precisio
 
 def test_int8_needs_calibration(exports):
     with pytest.raises(ConfigError, match="int8 needs calibration inputs"):
-        convert(exports.fp32("mimic"), "int8", None)
-
-
-def test_unknown_precision(exports):
-    with pytest.raises(ConfigError, match="unknown precision 'int4': expected one of fp32, fp16, int8"):
-        convert(exports.fp32("mimic"), "int4")
+        convert(exports.fp32("mimic"), PRECISIONS["int8"], None)
 
 
 @pytest.mark.parametrize("n", [3, 64, 3 * CALIB_BATCH + 5, 10 * CALIB_BATCH])
@@ -115,5 +110,5 @@ def test_converters_leave_the_fp32_graph_alone(exports, precision):
     """The fp32 graph may serve several precisions: a converter must not edit it."""
     fp32 = exports.fp32("mimic")
     before = to_bytes(fp32)
-    convert(fp32, precision, exports.calibration())
+    convert(fp32, PRECISIONS[precision], exports.calibration())
     assert to_bytes(fp32) == before

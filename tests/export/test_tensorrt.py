@@ -68,17 +68,17 @@ def test_profile_shapes_per_input():
     ("11.1.0", "fp32", BuildSettings((), ("TF32",))),
 ])
 def test_build_settings_by_version(version, precision, expected):
-    assert build_settings(version, precision) == expected
+    assert build_settings(version, PRECISIONS[precision]) == expected
 
 
 @pytest.mark.parametrize("version, precision, message", [
     ("8.6.1", "fp16", r"TensorRT 8.6.1: expected 10.x or 11.x"),
     ("dev", "fp16", "unrecognised TensorRT version 'dev'"),
-    ("10.3.0", "bf16", "unknown precision 'bf16'"),
+    ("10.3.0", "int8-cpu", "precision 'int8-cpu' is made for cpu, not TensorRT"),
 ])
 def test_unsupported_versions_and_precisions(version, precision, message):
     with pytest.raises(ConfigError, match=message):
-        build_settings(version, precision)
+        build_settings(version, PRECISIONS[precision])
 
 
 def fake_tensorrt(stubs_only: bool = False) -> types.ModuleType:
@@ -376,13 +376,13 @@ def test_builder_calls_through_a_stand_in_tensorrt(monkeypatch, tmp_path):
     dims = {"text": 300, "audio": 74, "vision": 47}
     for precision, expected in (("fp32", [("clear_flag", "TF32")]), ("fp16", [("set_flag", "FP16")])):
         calls.clear()
-        layer.build_engine(b"onnx", tmp_path / f"{precision}.engine", precision, make_profile("1:1:8", "1:50:100"),
+        layer.build_engine(b"onnx", tmp_path / f"{precision}.engine", PRECISIONS[precision], make_profile("1:1:8", "1:50:100"),
                            dims, tmp_path / "cache")
         assert [c for c in calls if c[0] in ("set_flag", "clear_flag")] == expected
     # A timing cache from another TensorRT or GPU is refused by set_timing_cache: the build starts a fresh one
     (tmp_path / "cache").write_bytes(b"foreign")
     calls.clear()
     answers["set_timing_cache"] = [False, True]
-    layer.build_engine(b"onnx", tmp_path / "again.engine", "fp32", make_profile("1:1:8", "1:50:100"), dims,
+    layer.build_engine(b"onnx", tmp_path / "again.engine", PRECISIONS["fp32"], make_profile("1:1:8", "1:50:100"), dims,
                        tmp_path / "cache")
     assert [c[1] for c in calls if c[0] == "create_timing_cache"] == [b"foreign", b""]

@@ -47,7 +47,7 @@ def test_parity_cases_cover_batch_sizes_and_unequal_lengths():
 
 def test_matching_artifact_passes_every_check(exports):
     lines = []
-    report = validate(to_bytes(exports.fp32("mimic")), "fp32", exports.model("mimic"), exports.data()["valid"],
+    report = validate(to_bytes(exports.fp32("mimic")), PRECISIONS["fp32"], exports.model("mimic"), exports.data()["valid"],
                       log=lines.append)
     assert report["passed"]
     names = [c["check"] for c in report["checks"]]
@@ -65,7 +65,7 @@ def test_wrong_artifact_fails_with_every_failure_listed(exports, tmp_path):
     torch.manual_seed(1)  # other weights: the artifact no longer matches the model
     other = to_bytes(to_onnx(build_model("mimic").eval()))
     lines = []
-    report = validate(other, "fp32", exports.model("mimic"), exports.data()["valid"], log=lines.append)
+    report = validate(other, PRECISIONS["fp32"], exports.model("mimic"), exports.data()["valid"], log=lines.append)
     assert not report["passed"]
     failed = [c for c in report["checks"] if not c["passed"]]
     assert len(failed) >= 10  # all parity and SQNR checks; the metrics may survive by chance
@@ -83,7 +83,7 @@ def test_classification_head_skips_task_metrics_only(exports):
 
     model = build_model("mimic", out_dim=3).eval()
     lines = []
-    report = validate(to_bytes(to_onnx(model)), "fp32", model, exports.data()["valid"], log=lines.append)
+    report = validate(to_bytes(to_onnx(model)), PRECISIONS["fp32"], model, exports.data()["valid"], log=lines.append)
     assert report["passed"] and report["metrics"] == {}
     assert len(report["checks"]) == 10
     assert any("task metrics skipped" in line for line in lines)
@@ -110,7 +110,7 @@ def test_validation_runs_the_artifact_through_the_runtime_loader(monkeypatch):
     valid = synthetic("mosi", n=(1, 16, 1), seed=0)["valid"]
     real_predict = OnnxPredictor.predict
     monkeypatch.setattr(OnnxPredictor, "predict", lambda self, *x: real_predict(self, *x) + 0.5)
-    report = validate(to_bytes(to_onnx(model)), "fp32", model, valid, log=lambda _: None)
+    report = validate(to_bytes(to_onnx(model)), PRECISIONS["fp32"], model, valid, log=lambda _: None)
     assert not report["passed"]
     assert all(not c["passed"] for c in report["checks"] if "max_abs" in c["check"])
 

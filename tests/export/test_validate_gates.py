@@ -27,8 +27,8 @@ def test_int8_scores_off_by_half_fail_every_max_abs_check(exports, key):
     say: a threshold a hundred times too loose (0.1 → 10) fails this test."""
     model = exports.model("mimic")
     valid = {k: v[:32] for k, v in exports.data()["valid"].items()}
-    exact = validate_runner(torch_runner(model, 0.0), key, model, valid, log=lambda _: None)
-    off = validate_runner(torch_runner(model, 0.5), key, model, valid, log=lambda _: None)
+    exact = validate_runner(torch_runner(model, 0.0), PRECISIONS[key], model, valid, log=lambda _: None)
+    off = validate_runner(torch_runner(model, 0.5), PRECISIONS[key], model, valid, log=lambda _: None)
     assert max_abs_checks(exact) and all(c["passed"] for c in max_abs_checks(exact))
     assert len(max_abs_checks(off)) == len(max_abs_checks(exact))
     for check in max_abs_checks(off):
