@@ -19,6 +19,7 @@ With `format="pt2"`, for device D (`cpu` | `cuda`), an AOTInductor package inste
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -267,7 +268,8 @@ def _source(config: ExportConfig, model: torch.nn.Module | None, log) -> Source:
         if model_name(model.config) != config.model:
             raise ConfigError(f"--model {config.model} but the model given is {model_name(model.config)}")
         _check_preset(config, model.config.preset, "the model given")
-        return Source(model.eval(), False, weights_id(model))
+        # A copy on the CPU in eval mode: the caller's module (perhaps on a GPU, perhaps training) is left as it is.
+        return Source(copy.deepcopy(model).cpu().eval(), False, weights_id(model))
     if config.checkpoint is None:
         torch.manual_seed(config.seed)
         preset = config.preset or DEFAULT_PRESET
