@@ -6,7 +6,7 @@ nodes. The same model and options give the same bytes: names come from the modul
 doc strings are dropped and the producer is this package, not the torch build.
 
 Exporter: TorchScript (`dynamo=False`, still supported by torch 2.13), chosen by measurement
-(benchmarks/export_precisions.py --exporters; 2-core x86_64 CPU, onnxruntime 1.32, MIMIC at
+(benchmarks/export/export_precisions.py --exporters; 2-core x86_64 CPU, onnxruntime 1.32, MIMIC at
 preset mosi, batch 1, one thread, p50 side by side): TorchScript exports in 0.7 s (MISA 0.3 s)
 against 8.7 s (MISA 22 s) for dynamo, to 129 nodes (before the rewrites of `lean` below)
 against 176, which run a little faster, 0.233 vs 0.241 ms; dynamo's MISA graph carries 126

@@ -7,7 +7,7 @@ Adding a precision or a target is one entry here and its converter in `precision
 Validation thresholds. Scores live in [-3, 3]. Measured on a 2-core x86_64 CPU (onnxruntime
 1.32), preset mosi, 229 validation samples, MIMIC and MISA trained on the synthetic set
 (`mimic-edge train`; MIMIC MAE 0.27, Acc-2 0.93), worst of the two
-(benchmarks/export_precisions.py):
+(benchmarks/export/export_precisions.py):
   fp32  max_abs ≤ 8.3e-7 (kernel summation order), SQNR ≥ 127 dB, no metric change
   fp16  max_abs ≤ 1.0e-3, SQNR ≥ 65 dB (ONNX Runtime's CPU provider computes most fp16 ops
         in fp32: TensorRT also rounds activations, hence the margin)

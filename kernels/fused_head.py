@@ -72,7 +72,7 @@ BLOCK_SIZES = (16, 32, 64)  # samples per program that `block_b` accepts
 # (triton.compile + ptxas -v, no GPU needed) in 192-255 registers with at most 16 B spilled,
 # fp32 (TF32 and 3×TF32), fp16, bf16, both algorithms; 64-column chunks at BLOCK_B 64 took 255
 # registers and spilled up to 1.5 KB, IEEE fp32 FMA dots up to 87 KB, 3 stages with 16-column
-# TF32 chunks 1.2 KB. Which of these is fastest is for benchmarks/fusion_head.py to say.
+# TF32 chunks 1.2 KB. Which of these is fastest is for benchmarks/kernels/fusion_head.py to say.
 _GPU_LAUNCH = {16: (8, 8, 3), 32: (2, 4, 2), 64: (2, 8, 2)}
 # Under the interpreter a program costs per numpy call, so blocks and chunks are as large as
 # the tests' shapes allow: B = 257, factorized, 2-core x86_64: BLOCK_B 16 / 32 / 64:
@@ -214,7 +214,7 @@ _INTERPRETED = isinstance(_fusion_head_kernel, InterpretedFunction)  # TRITON_IN
 def _default_block_b(batch: int) -> int:
     """Samples per program. On a GPU, 16 (the smallest tl.dot tile) keeps many programs in
     flight for small batches; 64 for large ones reads the 400 KB of weights from L2 4× less
-    often per sample. A guess until measured on a GPU: `benchmarks/fusion_head.py --block-b`."""
+    often per sample. A guess until measured on a GPU: `benchmarks/kernels/fusion_head.py --block-b`."""
     if _INTERPRETED:
         return INTERPRETER_BLOCK_B
     return 16 if batch <= 4096 else 64

@@ -65,7 +65,7 @@ from mimic_edge.kernels.lstm_reference import bilstm_encoders_reference
 HIDDEN_SIZES = (16, 32)
 # On a GPU: 16 samples per program (one m16 tile of the mma) and 4 warps, which split the H
 # output columns of each dot, so that a warp holds a quarter of W_hh. Compiled for sm_87 and
-# sm_90 (triton.compile + ptxas, no GPU needed: benchmarks/lstm_encoder_registers.py, report in
+# sm_90 (triton.compile + ptxas, no GPU needed: benchmarks/kernels/lstm_encoder_registers.py, report in
 # benchmarks/results/lstm_encoder-ptxas-*.md): 128 registers fp32 (3×TF32), 80-96 TF32/fp16/
 # bf16, no spills, 11-36 KB shared memory. Larger blocks were worse: with 32 or 64 rows Triton
 # lays out these chained dots (h feeds the next step's dots) with every warp on its own rows

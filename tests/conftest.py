@@ -1,7 +1,12 @@
 import os
+import shutil
+import tomllib
+from pathlib import Path
 
 import pytest
 import torch
+
+REPO = Path(__file__).resolve().parents[1]
 
 # Without a GPU, Triton kernels run only through its interpreter, which must be enabled before
 # any @triton.jit function is defined, so before mimic_edge.kernels is imported anywhere.
@@ -68,3 +73,30 @@ class Artifacts:
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory):
     return Artifacts(tmp_path_factory.mktemp("artifacts"))
+
+
+@pytest.fixture(scope="session")
+def stage_package():
+    """`stage_package(dest, link=False)`: see _stage_package."""
+    return _stage_package
+
+
+def _stage_package(dest: Path, link: bool = False) -> Path:
+    """mimic_edge laid out in `dest` as pyproject.toml installs it (its package-dir entries, e.g.
+    kernels/ and export/, inside it), sources only: copies, or with `link` symlinks (mypy cannot
+    follow the editable install's import hook; a copy travels to an emulated CPU)."""
+    package_dirs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    inside = {name.removeprefix("mimic_edge."): REPO / source for name, source in package_dirs.items()}
+    package = dest / "mimic_edge"
+    package.mkdir(parents=True)
+    for entry in [*(REPO / "mimic_edge").iterdir(), *inside.values()]:
+        target = package / next((n for n, s in inside.items() if s == entry), entry.name)
+        if entry.name == "__pycache__":
+            continue
+        if link:
+            target.symlink_to(entry)
+        elif entry.is_dir():
+            shutil.copytree(entry, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(entry, target)
+    return dest

@@ -216,17 +216,17 @@ def artifact_dir(model, name: str, preset: str, cache_dir: str | Path) -> Path:
     return Path(cache_dir) / f"{name}-{preset}-{digest.hexdigest()[:12]}-v{__version__}"
 
 
-def exported(model, ctx: Context, precision: str, engine: bool = False) -> Path:
-    """The validated artifact of `model` at `precision` (a key of PRECISIONS), exported from the
+def exported(model, ctx: Context, key: str, engine: bool = False) -> Path:
+    """The validated artifact of `model` at precision `key` (of PRECISIONS), exported from the
     model in memory once per cache. An engine's profile reaches the run's largest batch (batch
     1:1:max_batch, so tuned for batch 1); a cached engine whose profile stops short of it is built
     again."""
-    entry = exporter.PRECISIONS[precision]
+    entry = exporter.PRECISIONS[key]
     config = exporter.ExportConfig(precision=entry.name, target=entry.target, out=str(ctx.artifact_dir),
                                    engine=engine, batch=f"1:1:{ctx.max_batch}", seed=ctx.seed, force=True)
-    onnx_path, report_path = FORMATS["onnx"].paths(ctx.artifact_dir, _name(model), key=precision)
-    engine_path, _ = FORMATS["engine"].paths(ctx.artifact_dir, _name(model), key=precision)
-    if not _reusable(onnx_path, report_path, model, precision) or (
+    onnx_path, report_path = FORMATS["onnx"].paths(ctx.artifact_dir, _name(model), key=key)
+    engine_path, _ = FORMATS["engine"].paths(ctx.artifact_dir, _name(model), key=key)
+    if not _reusable(onnx_path, report_path, model, entry) or (
             engine and not _profile_reaches(engine_path, ctx.max_batch)):
         _export_once(ctx, config, model)
     return engine_path if engine else onnx_path
@@ -237,7 +237,7 @@ def _name(model) -> str:
     return f"{model_name(model.config)}-{model.config.preset}"
 
 
-def _reusable(artifact: Path, report_path: Path, model, precision: str) -> bool:
+def _reusable(artifact: Path, report_path: Path, model, entry) -> bool:
     """A cached artifact is what this run would build: its report passed and names this precision,
     these weights and config, today's export code (its recipe), and the artifact file's own
     bytes. Anything else (a file copied over it, truncated, made by an older export) is built again."""
@@ -245,9 +245,9 @@ def _reusable(artifact: Path, report_path: Path, model, precision: str) -> bool:
 
     try:
         report = json.loads(report_path.read_text())
-        return (report.get("passed") is True and report.get("precision") == precision
+        return (report.get("passed") is True and report.get("precision") == entry.key
                 and report.get("config_digest") == model.config.digest() and report.get("weights") == weights_id(model)
-                and report.get("recipe") == recipe(exporter.PRECISIONS[precision], exporter.ExportConfig().opset)
+                and report.get("recipe") == recipe(entry, exporter.ExportConfig().opset)
                 and report.get("artifact_sha256") == file_sha256(artifact))
     except (OSError, ValueError, AttributeError):
         return False

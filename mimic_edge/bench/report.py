@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import importlib.metadata
 import os
 import platform
 import time
@@ -30,12 +31,18 @@ def machine_info(device: str = "cpu") -> dict:
         "date": time.strftime("%Y-%m-%d"),
     }
     if device == "cuda":
-        info["gpu"] = torch.cuda.get_device_name()
+        props = torch.cuda.get_device_properties(0)
+        info.update(gpu=props.name, capability=f"{props.major}.{props.minor}", sms=props.multi_processor_count,
+                    cuda=torch.version.cuda)
     try:
-        import onnxruntime
+        import onnxruntime  # onnxruntime or onnxruntime-gpu: one module, two distributions
 
         info["onnxruntime"] = onnxruntime.__version__
     except ImportError:
+        pass
+    try:  # the metadata: importing triton before the kernels choose its interpreter has side effects
+        info["triton"] = importlib.metadata.version("triton")
+    except importlib.metadata.PackageNotFoundError:
         pass
     return info
 

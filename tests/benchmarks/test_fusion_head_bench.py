@@ -1,4 +1,4 @@
-"""benchmarks/fusion_head.py without a GPU, and its speed-target arithmetic."""
+"""benchmarks/kernels/fusion_head.py without a GPU, and its speed-target arithmetic."""
 import importlib.util
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 _spec = importlib.util.spec_from_file_location(
-    "fusion_head_benchmark", Path(__file__).parents[2] / "benchmarks" / "fusion_head.py")
+    "fusion_head_benchmark", Path(__file__).parents[2] / "benchmarks" / "kernels" / "fusion_head.py")
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
@@ -47,7 +47,7 @@ def test_skipped_rows_count_for_no_target():
 def test_the_projects_kernels_are_timed_before_the_baselines():
     """A budget spent on cold torch.compile runs must cut the baselines, not the kernels."""
     assert [p.startswith("triton") for p in bench.PROVIDERS] == [True, True, False, False]
-    lstm = importlib.util.spec_from_file_location("lstm_bench", Path(__file__).parents[2] / "benchmarks" / "lstm_encoder.py")
+    lstm = importlib.util.spec_from_file_location("lstm_bench", Path(__file__).parents[2] / "benchmarks" / "kernels" / "lstm_encoder.py")
     module = importlib.util.module_from_spec(lstm)
     lstm.loader.exec_module(module)
     assert module.MODEL_PROVIDERS.index("triton") < module.MODEL_PROVIDERS.index("compiled")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 triton = pytest.importorskip("triton", reason="compiles the Triton kernel")
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "fusion_head_registers.py"
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "kernels" / "fusion_head_registers.py"
 
 
 @pytest.mark.slow  # compiles 4 kernels for sm_90: 10-36 s on a 2-core CPU without Triton's cache

@@ -1,4 +1,4 @@
-"""benchmarks/int8_cpu.py --save and benchmarks/int8_isa.py: variants saved with their reference
+"""benchmarks/export/int8_cpu.py --save and benchmarks/export/int8_isa.py: variants saved with their reference
 are judged again, torch-free, with the int8 gates; a full-range int8 variant is judged the same
 way (its saturation shows only on x86 without VNNI: tests/cross)."""
 import importlib.util
@@ -10,7 +10,7 @@ from pathlib import Path
 from mimic_edge.data import synthetic
 from mimic_edge.export.validate import reference
 
-BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
+BENCHMARKS = Path(__file__).parents[2] / "benchmarks" / "export"
 _spec = importlib.util.spec_from_file_location("int8_cpu_benchmark", BENCHMARKS / "int8_cpu.py")
 int8_cpu = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(int8_cpu)

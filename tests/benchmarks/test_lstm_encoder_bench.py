@@ -1,4 +1,4 @@
-"""benchmarks/lstm_encoder.py without a GPU, its options, and its target arithmetic."""
+"""benchmarks/kernels/lstm_encoder.py without a GPU, its options, and its target arithmetic."""
 import importlib.util
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 _spec = importlib.util.spec_from_file_location(
-    "lstm_encoder_benchmark", Path(__file__).parents[2] / "benchmarks" / "lstm_encoder.py")
+    "lstm_encoder_benchmark", Path(__file__).parents[2] / "benchmarks" / "kernels" / "lstm_encoder.py")
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 triton = pytest.importorskip("triton", reason="compiles the Triton kernel")
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "lstm_encoder_registers.py"
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "kernels" / "lstm_encoder_registers.py"
 
 
 @pytest.mark.slow  # compiles 16 kernels: ~40 s on a 2-core CPU without Triton's cache

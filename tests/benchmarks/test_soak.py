@@ -1,4 +1,4 @@
-"""benchmarks/soak.py, short: a few thousand calls from several threads, no error, serial results."""
+"""benchmarks/serving/soak.py, short: a few thousand calls from several threads, no error, serial results."""
 import importlib.util
 import json
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 
 from mimic_edge.runtime import load
 
-_spec = importlib.util.spec_from_file_location("soak_benchmark", Path(__file__).parents[2] / "benchmarks" / "soak.py")
+_spec = importlib.util.spec_from_file_location("soak_benchmark", Path(__file__).parents[2] / "benchmarks" / "serving" / "soak.py")
 soak = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(soak)
 

@@ -162,7 +162,7 @@ def test_dynamic_shapes_follow_the_ranges():
 
 def test_cuda_variant_traces_with_dynamic_axes_on_the_meta_device():
     """The CUDA package's graph, traced without a GPU: cuDNN's LSTM op (its meta kernel) keeps
-    the sequence axes dynamic; compiling and running it is benchmarks/gpu_check.sh's."""
+    the sequence axes dynamic; compiling and running it is .ci/gpu_check.sh's."""
     torch.manual_seed(0)
     model = build_model("mimic").eval()
     for name, module in list(model.named_modules()):
@@ -197,7 +197,7 @@ def test_both_triton_kernels_are_inside_the_exported_program_and_it_equals_eager
         assert_close(found.numpy(), expected.double().numpy(), TRITON_ATOL, f"b={batch} L={lengths}")
 
 
-# Traced as benchmarks/gpu_check.sh's CUDA package is, on fake CUDA tensors (no GPU needed) and
+# Traced as .ci/gpu_check.sh's CUDA package is, on fake CUDA tensors (no GPU needed) and
 # without Triton's interpreter (so torch sees the kernels' launches), in a subprocess.
 _FAKE_CUDA_TRACE = """
 import json, logging
@@ -240,7 +240,7 @@ def test_the_cuda_package_launches_both_triton_kernels_with_symbolic_shapes(tmp_
     """The CUDA package's program without a GPU: the two triton_ops, and after the decomposition
     AOTInductor applies, two kernel launches on CUDA tensors whose grid, batch and sequence
     lengths are the program's symbols (one package for every shape in the ranges). Compiling
-    and timing it on a GPU is benchmarks/gpu_check.sh's `aoti_cuda` step."""
+    and timing it on a GPU is .ci/gpu_check.sh's `aoti_cuda` step."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     result = subprocess.run([sys.executable, "-c", _FAKE_CUDA_TRACE], capture_output=True, text=True,
                             timeout=300, env=env, cwd=tmp_path)

@@ -207,19 +207,6 @@ def tensorrt_stubs() -> tuple[Path, list[str]]:
     return STUBS_CACHE, json.loads(marker.read_text())
 
 
-def staged_package(folder: Path) -> Path:
-    """mimic_edge as installed (kernels/ and export/ inside it), as symlinks: mypy cannot follow
-    the editable install's import hook."""
-    package = folder / "mimic_edge"
-    package.mkdir(parents=True)
-    for entry in (REPO / "mimic_edge").iterdir():
-        if entry.name != "__pycache__":
-            (package / entry.name).symlink_to(entry)
-    (package / "kernels").symlink_to(REPO / "kernels")
-    (package / "export").symlink_to(REPO / "export")
-    return folder
-
-
 MYPY_CONFIG = """\
 [mypy]
 mypy_path = {stage}:{stubs}
@@ -248,14 +235,14 @@ def build() -> None:
 """
 
 
-def test_mypy_checks_the_tensorrt_layer_against_tensorrt_stubs(tensorrt_stubs, tmp_path):
+def test_mypy_checks_the_tensorrt_layer_against_tensorrt_stubs(tensorrt_stubs, tmp_path, stage_package):
     """Every TensorRT attribute and signature the layer uses exists in TensorRT 10.13's Python API
     (the stubs; errors inside the stubs themselves are ignored). 11.x: see the header test below."""
     stubs, loosened = tensorrt_stubs
     assert len(loosened) <= 10, loosened  # a new stubs release that parses worse needs a look
     used = "".join(f.read_text() for f in LAYER_FILES)
     assert not [n for n in loosened if f".{n}(" in used], "the layer calls a method whose stub was loosened"
-    stage = staged_package(tmp_path / "stage")
+    stage = stage_package(tmp_path / "stage", link=True)
     (stage / "trt_canary.py").write_text(CANARY)
     config = tmp_path / "mypy.ini"
     config.write_text(MYPY_CONFIG.format(stage=stage, stubs=stubs))

@@ -4,8 +4,8 @@ architectures on any machine, no GPU needed: Triton compiles to a cubin, ptxas a
 registers, cuobjdump reads the resource usage. How the launch setting was chosen; rerun it
 after changing the kernel.
 
-    python benchmarks/lstm_encoder_registers.py                  # the launch setting, sm_87 (Jetson Orin) and sm_90
-    python benchmarks/lstm_encoder_registers.py --arch 90 --blocks 16,32,64 --warps 2,4,8   # the alternatives
+    python benchmarks/kernels/lstm_encoder_registers.py                  # the launch setting, sm_87 (Jetson Orin) and sm_90
+    python benchmarks/kernels/lstm_encoder_registers.py --arch 90 --blocks 16,32,64 --warps 2,4,8   # the alternatives
 """
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ import datetime
 import json
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the fused head's register check: the compile step
-from fusion_head_registers import PRECISIONS, compiled_usage  # noqa: E402
+from mimic_edge.bench.kernel_bench import DOT_PRECISIONS as PRECISIONS, compiled_usage
 
 
 def resource_usage(kernel, arch: int, dtype: str, precision: str, block_b: int, hidden: int,
@@ -42,8 +40,8 @@ def resource_usage(kernel, arch: int, dtype: str, precision: str, block_b: int, 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python benchmarks/lstm_encoder_registers.py\n"
-               "  python benchmarks/lstm_encoder_registers.py --arch 90 --blocks 16 --dtypes fp32 --warps 1,2,4")
+        epilog="examples:\n  python benchmarks/kernels/lstm_encoder_registers.py\n"
+               "  python benchmarks/kernels/lstm_encoder_registers.py --arch 90 --blocks 16 --dtypes fp32 --warps 1,2,4")
     parser.add_argument("--arch", default="87,90", type=lambda t: [int(a) for a in t.split(",")],
                         help="compute capabilities × 10 (87: Jetson Orin, 90: H100/H200)")
     parser.add_argument("--blocks", default=None, type=lambda t: [int(b) for b in t.split(",")],

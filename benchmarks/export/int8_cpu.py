@@ -6,11 +6,11 @@ timed through the predictor users load (`OnnxPredictor.predict`, one intra-op th
 variants of a model alternating in one process, at batch 1 and 64. Latency is reported as a
 ratio to the FP32 artifact of the same run.
 
-    .venv/bin/python benchmarks/int8_cpu.py --checkpoint mimic=runs/mimic/best --checkpoint misa=runs/misa/best \
+    .venv/bin/python benchmarks/export/int8_cpu.py --checkpoint mimic=runs/mimic/best --checkpoint misa=runs/misa/best \
         --json benchmarks/results/int8-cpu.json
 
 `--save DIR` also writes every variant and the PyTorch reference scores (DIR/<model>/), for
-benchmarks/int8_isa.py to judge the same graphs on other CPUs (emulated ones included).
+benchmarks/export/int8_isa.py to judge the same graphs on other CPUs (emulated ones included).
 
 Without checkpoints the models have seeded fresh weights (near-constant scores: the accuracy
 columns then say little).
@@ -162,7 +162,7 @@ def main() -> int:
     parser.add_argument("--iters", type=int, default=200, help="batch-1 runs per round; batch 64: 1/20 (default: 200)")
     parser.add_argument("--calib-samples", type=int, default=256, help="int8 (TensorRT) calibration (default: 256)")
     parser.add_argument("--json", metavar="FILE", help="write the rows and the machine")
-    parser.add_argument("--save", metavar="DIR", help="also write the variants and the reference (benchmarks/int8_isa.py)")
+    parser.add_argument("--save", metavar="DIR", help="also write the variants and the reference (benchmarks/export/int8_isa.py)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     models = dict(c.split("=", 1) for c in args.checkpoint) or {"mimic": None, "misa": None}

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check: everything GPU-side of mimic-edge in one run on a single-GPU Linux machine, with
 # or without network, under 9 minutes on an H100/H200. The steps, their limits and what each
-# measures are in benchmarks/gpu_check.py (which this runs); results, logs and summary.json go to
+# measures are in .ci/gpu_check.py (which this runs); results, logs and summary.json go to
 # OUT_DIR: copy it to benchmarks/results/<device>-<date>/ with the device's name.
 #
-# usage: bash benchmarks/gpu_check.sh OUT_DIR
+# usage: bash .ci/gpu_check.sh OUT_DIR
 # Python: $PYTHON when set; else .venv/bin/python when its torch sees a GPU; else python3 (e.g. an
 # image with torch and triton), into which nothing is installed: mimic_edge goes to a temp folder.
 set -euo pipefail
@@ -17,4 +17,4 @@ if [ -z "$py" ]; then
     py=$repo/.venv/bin/python
   fi
 fi
-exec "$py" "$repo/benchmarks/gpu_check.py" "$@"
+exec "$py" "$repo/.ci/gpu_check.py" "$@"

@@ -1,8 +1,8 @@
 """Soak: N predictions from T threads on one predictor, looking for errors, wrong results and leaks.
 
-    .venv/bin/python benchmarks/soak.py                 # 100,000 calls from 4 threads, fp32 ONNX of MIMIC
-    .venv/bin/python benchmarks/soak.py --model artifacts/best.int8.onnx --calls 20000 --threads 8
-    .venv/bin/python benchmarks/soak.py --json benchmarks/results/soak-<machine>-<date>.json
+    .venv/bin/python benchmarks/serving/soak.py                 # 100,000 calls from 4 threads, fp32 ONNX of MIMIC
+    .venv/bin/python benchmarks/serving/soak.py --model artifacts/best.int8.onnx --calls 20000 --threads 8
+    .venv/bin/python benchmarks/serving/soak.py --json benchmarks/results/soak-<machine>-<date>.json
 
 Without --model, MIMIC (preset mosi, seeded fresh weights) is exported to fp32 ONNX first, through
 `mimic_edge.export.export` like `mimic-edge export`; --model takes any artifact `mimic_edge.runtime.load`

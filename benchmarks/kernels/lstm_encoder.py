@@ -2,8 +2,8 @@
 cuDNN nn.LSTM (the model's path) against the Triton recurrence kernel; and of MIMIC end to
 end: eager, torch.compile'd, and on Triton kernels (encoders + fused head), eager and compiled.
 
-    python benchmarks/lstm_encoder.py --out benchmarks/results/lstm_encoder.json
-    python benchmarks/lstm_encoder.py --dtypes fp32,bf16 --batch-sizes 1,8 --parts encoder --warps 8
+    python benchmarks/kernels/lstm_encoder.py --out benchmarks/results/lstm_encoder.json
+    python benchmarks/kernels/lstm_encoder.py --dtypes fp32,bf16 --batch-sizes 1,8 --parts encoder --warps 8
 
 Encoder rows (preset mosi: d = 300, 74, 47; L = 50 per modality), per dtype, provider, batch
 size B and lengths ("full": none given; "ragged": per-sample lengths in [1, 50], for which the
@@ -29,14 +29,12 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the fused head's benchmark: shared timers
-from fusion_head import empty_launch, gpu_times_us, host_time_us, machine  # noqa: E402
-
-from mimic_edge.io import atomic_write_json  # noqa: E402
+from mimic_edge.bench.kernel_bench import empty_launch, gpu_times_us, host_time_us
+from mimic_edge.bench.report import machine_info
+from mimic_edge.io import atomic_write_json
 
 DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # max |h − h_fp32| accepted from the kernel (|h| < 1: absolute). fp32: 3×TF32 dots, the
@@ -169,7 +167,7 @@ def print_row(row: dict) -> None:
 def run(args) -> int:
     os.environ["TRITON_INTERPRET"] = "0"  # real kernels: before the first Triton kernel is defined
     started = time.perf_counter()
-    record = {"machine": machine(), "args": vars(args), "rows": [], "empty_launch_us": None, "targets": [],
+    record = {"machine": machine_info("cuda"), "args": vars(args), "rows": [], "empty_launch_us": None, "targets": [],
               "cudnn_rnn_fp32_precision": torch.backends.cudnn.rnn.fp32_precision}
     failed = False
 
@@ -240,8 +238,8 @@ def run(args) -> int:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python benchmarks/lstm_encoder.py --out benchmarks/results/lstm_encoder.json\n"
-               "  python benchmarks/lstm_encoder.py --dtypes fp32,tf32,bf16,fp16 --parts encoder --batch-sizes 1,1024")
+        epilog="examples:\n  python benchmarks/kernels/lstm_encoder.py --out benchmarks/results/lstm_encoder.json\n"
+               "  python benchmarks/kernels/lstm_encoder.py --dtypes fp32,tf32,bf16,fp16 --parts encoder --batch-sizes 1,1024")
     parser.add_argument("--out", default="benchmarks/results/lstm_encoder.json", help="JSON file to write")
     parser.add_argument("--batch-sizes", default="1,8,64,1024",
                         type=lambda text: [int(b) for b in text.split(",")], help="comma-separated")

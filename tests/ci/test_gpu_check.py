@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.sh: its steps' budget, skip reasons, the no-build install and the step
+""".ci/gpu_check.sh: its steps' budget, skip reasons, the no-build install and the step
 timeout, in-process; and a CPU dry run of the whole script in a bare environment (slow)."""
 import importlib.metadata
 import importlib.util
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
+_spec = importlib.util.spec_from_file_location("gpu_check", REPO / ".ci" / "gpu_check.py")
 gpu_check = importlib.util.module_from_spec(_spec)
 sys.modules["gpu_check"] = gpu_check  # dataclasses look their module up there
 _spec.loader.exec_module(gpu_check)
@@ -171,7 +171,7 @@ def test_cpu_dry_run_of_the_gpu_check(bare_python, tmp_path):
     env = {**os.environ, "PYTHON": str(bare_python)}
     env.pop("PYTHONPATH", None)
     # 2 shared cores are ~4x slower than an H100 host's CPU: the limits scale, the steps do not change
-    ran = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), str(out), "--time-scale", "4"],
+    ran = subprocess.run(["bash", str(REPO / ".ci" / "gpu_check.sh"), str(out), "--time-scale", "4"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
 

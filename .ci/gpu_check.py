@@ -1,5 +1,5 @@
 """The GPU check: everything GPU-side of mimic-edge, measured in one run on a single-GPU Linux
-machine that may have no network. `bash benchmarks/gpu_check.sh OUT_DIR` runs this file with the
+machine that may have no network. `bash .ci/gpu_check.sh OUT_DIR` runs this file with the
 chosen Python (see the .sh); standard library only, Python 3.8+, so that it runs on whatever
 image it meets before anything is installed.
 
@@ -135,11 +135,11 @@ STEPS = [
                   "--json", "{out}/bench_cuda.json", "--csv", "{out}/bench_cuda.csv"],
          gpu=True, modules=("torch", "numpy"), outputs=("bench_cuda.json",)),  # rows that export need more: skipped
     Step("fusion_head_bench", 30, "the fused Triton fusion head against eager and torch.compile'd PyTorch",
-         ["{repo}/benchmarks/fusion_head.py", "--out", "{out}/fusion_head.json", "--budget-s", "{limit-15}"],
+         ["{repo}/benchmarks/kernels/fusion_head.py", "--out", "{out}/fusion_head.json", "--budget-s", "{limit-15}"],
          gpu=True, modules=("torch", "triton"), outputs=("fusion_head.json",)),
     Step("lstm_encoder_bench", 45, "the Triton BiLSTM encoder against cuDNN nn.LSTM (B 1-1024, fp32, with and "
          "without lengths) and MIMIC end to end, eager vs Triton encoder + head",
-         ["{repo}/benchmarks/lstm_encoder.py", "--out", "{out}/lstm_encoder.json", "--dtypes", "fp32",
+         ["{repo}/benchmarks/kernels/lstm_encoder.py", "--out", "{out}/lstm_encoder.json", "--dtypes", "fp32",
           "--model-providers", "eager,triton", "--budget-s", "{limit-15}"],
          gpu=True, modules=("torch", "triton"), outputs=("lstm_encoder.json",)),
     Step("aoti_cuda", 60, "the AOTInductor CUDA package (Triton BiLSTM encoders and fused head): exported, validated "

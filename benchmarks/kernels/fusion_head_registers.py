@@ -3,19 +3,16 @@ configuration (kernels/fused_head.py, _GPU_LAUNCH), compiled for a GPU architect
 machine, no GPU needed: Triton compiles to a cubin, cuobjdump reads its resource usage.
 How the launch table was chosen; rerun it after changing the kernel.
 
-    python benchmarks/fusion_head_registers.py              # sm_90 (H100, H200)
-    python benchmarks/fusion_head_registers.py --arch 80    # sm_80 (A100)
+    python benchmarks/kernels/fusion_head_registers.py              # sm_90 (H100, H200)
+    python benchmarks/kernels/fusion_head_registers.py --arch 80    # sm_80 (A100)
 """
 from __future__ import annotations
 
 import argparse
 import os
-import re
-import subprocess
 import sys
-import tempfile
 
-PRECISIONS = {"fp32": ("fp32", "tf32x3"), "tf32": ("fp32", "tf32"), "fp16": ("fp16", "ieee"), "bf16": ("bf16", "ieee")}
+from mimic_edge.bench.kernel_bench import DOT_PRECISIONS as PRECISIONS, compiled_usage
 
 
 def resource_usage(kernel, arch: int, dtype: str, precision: str, block_b: int, factorized: bool,
@@ -28,32 +25,11 @@ def resource_usage(kernel, arch: int, dtype: str, precision: str, block_b: int, 
     return compiled_usage(kernel, signature, constants, arch, num_warps, num_stages)
 
 
-def compiled_usage(kernel, signature: dict, constants: dict, arch: int, num_warps: int, num_stages: int) -> dict:
-    """`kernel` compiled for sm_`arch` (its argument types in `signature`, the constexpr values in
-    `constants`): registers per thread, stack bytes per thread (spills), shared memory bytes."""
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
-    source = ASTSource(fn=kernel, signature=signature,
-                       constexprs={(kernel.arg_names.index(n),): v for n, v in constants.items()})
-    compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
-                              options={"num_warps": num_warps, "num_stages": num_stages})
-    cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:
-        cubin.write(compiled.asm["cubin"])
-        cubin.flush()
-        report = subprocess.run([cuobjdump, "--dump-resource-usage", cubin.name],
-                                capture_output=True, text=True, check=True).stdout
-    usage = {key: int(value) for key, value in re.findall(r"\b(REG|STACK):(\d+)", report)}
-    return {"registers": usage["REG"], "stack": usage["STACK"], "shared": compiled.metadata.shared}
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python benchmarks/fusion_head_registers.py\n"
-               "  python benchmarks/fusion_head_registers.py --arch 80 --blocks 16 --dtypes fp32,bf16")
+        epilog="examples:\n  python benchmarks/kernels/fusion_head_registers.py\n"
+               "  python benchmarks/kernels/fusion_head_registers.py --arch 80 --blocks 16 --dtypes fp32,bf16")
     parser.add_argument("--arch", type=int, default=90, help="compute capability × 10 (90: sm_90)")
     parser.add_argument("--blocks", default="16,32,64", type=lambda t: [int(b) for b in t.split(",")],
                         help="BLOCK_B values of the launch table")

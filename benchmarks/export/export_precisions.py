@@ -2,10 +2,10 @@
 deltas against PyTorch) and its ONNX Runtime CPU latency (batch 1, p50), all artifacts of a
 model timed side by side in one process.
 
-    .venv/bin/python benchmarks/export_precisions.py                      # fresh weights
-    .venv/bin/python benchmarks/export_precisions.py --checkpoint mimic=runs/mimic/best \\
+    .venv/bin/python benchmarks/export/export_precisions.py                      # fresh weights
+    .venv/bin/python benchmarks/export/export_precisions.py --checkpoint mimic=runs/mimic/best \\
         --checkpoint misa=runs/misa/best --json benchmarks/results/export-cpu.json
-    .venv/bin/python benchmarks/export_precisions.py --exporters          # TorchScript vs dynamo
+    .venv/bin/python benchmarks/export/export_precisions.py --exporters          # TorchScript vs dynamo
 
 Latency: sessions as mimic_edge.runtime opens them (ORT_ENABLE_EXTENDED), one intra-op thread
 unless --threads, inputs from the synthetic validation split at the preset's length. Rounds
@@ -87,15 +87,22 @@ def _preset(onnx_path: Path) -> str:
 def compare_exporters(args) -> list[dict]:
     """MIMIC (mosi) through the TorchScript exporter (what export uses) and through dynamo:
     export seconds, node count, ORT p50 side by side."""
-    import onnx
     import torch
 
-    from mimic_edge.export.onnx import dynamic_axes, to_bytes, to_onnx
     from mimic_edge.models import build_model
 
     torch.manual_seed(0)
     model = build_model("mimic").eval()
-    folder = Path(tempfile.mkdtemp(prefix="exporters-"))
+    with tempfile.TemporaryDirectory(prefix="exporters-") as tmp:
+        return _compare_exporters(model, Path(tmp), args)
+
+
+def _compare_exporters(model, folder: Path, args) -> list[dict]:
+    import onnx
+    import torch
+
+    from mimic_edge.export.onnx import dynamic_axes, to_bytes, to_onnx
+
     start = time.perf_counter()
     torchscript = to_bytes(to_onnx(model))
     seconds = {"torchscript": time.perf_counter() - start}
@@ -125,7 +132,7 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join([head, *lines])
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", action="append", default=[], metavar="MODEL=PATH",
                         help="checkpoint per model (default: fresh weights)")
@@ -135,7 +142,7 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=100)
     parser.add_argument("--exporters", action="store_true", help="compare TorchScript and dynamo exports instead")
     parser.add_argument("--json", metavar="FILE")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     machine = {**machine_info("cpu"), "ort_threads": args.threads}
     if args.exporters:
         rows = compare_exporters(args)
@@ -144,15 +151,16 @@ def main() -> None:
             print(f"| {r['exporter']} | {r['export_s']:.2f} | {r['nodes']} | {r['ort_p50_ms']:.3f} |")
     else:
         checkpoints = dict(c.split("=", 1) for c in args.checkpoint)
-        out = Path(tempfile.mkdtemp(prefix="export-table-"))
-        rows = [row for model in args.models.split(",")
-                for row in export_rows(model, checkpoints.get(model), out, args)]
+        with tempfile.TemporaryDirectory(prefix="export-table-") as out:
+            rows = [row for model in args.models.split(",")
+                    for row in export_rows(model, checkpoints.get(model), Path(out), args)]
         print(f"{machine['cpu']}, {machine['cpu_count']} CPUs, ORT intra-op threads {args.threads}, "
               f"torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, {machine['date']}\n")
         print(markdown(rows))
     if args.json:
         atomic_write_json(args.json, {"machine": machine, "rows": rows})
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

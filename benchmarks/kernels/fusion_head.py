@@ -1,8 +1,8 @@
 """Benchmark of MIMIC's fusion head (docs/design.md §5) on a CUDA GPU: the PyTorch reference, eager
 and torch.compile'd, against the fused Triton kernel, factorized and direct.
 
-    python benchmarks/fusion_head.py --out benchmarks/results/fusion_head.json
-    python benchmarks/fusion_head.py --dtypes fp32,tf32,bf16,fp16 --block-b 32
+    python benchmarks/kernels/fusion_head.py --out benchmarks/results/fusion_head.json
+    python benchmarks/kernels/fusion_head.py --dtypes fp32,tf32,bf16,fp16 --block-b 32
 
 Per dtype and batch size B: GPU time by triton.testing.do_bench (L2 flushed before each run;
 p20, p50, p80), host time per call (a loop of calls, then one synchronize: what a Python
@@ -19,14 +19,14 @@ Exit 1 when a fused kernel's error exceeds its dtype's tolerance.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import sys
 import time
 
 import torch
 
+from mimic_edge.bench.kernel_bench import empty_launch, gpu_times_us, host_time_us
+from mimic_edge.bench.report import machine_info
 from mimic_edge.io import atomic_write_json
 from mimic_edge.kernels import fusion_head_reference
 
@@ -64,39 +64,6 @@ def setup(provider: str, block_b: int | None):
     return lambda *inputs: fusion_head(*inputs, algorithm=algorithm, block_b=block_b)
 
 
-def empty_launch():
-    """A no-op Triton kernel on one program: the launch floor the B = 1 target refers to."""
-    import triton
-
-    @triton.jit
-    def _empty_kernel(X):
-        pass
-
-    x = torch.empty(1, device="cuda")
-    return lambda: _empty_kernel[(1,)](x)
-
-
-def gpu_times_us(fn, warmup_ms: int, rep_ms: int) -> list[float]:
-    """p20, p50, p80 of the GPU time of fn() in µs (do_bench flushes L2 before each run)."""
-    import triton.testing
-
-    return [t * 1e3 for t in triton.testing.do_bench(fn, warmup=warmup_ms, rep=rep_ms, quantiles=[0.2, 0.5, 0.8])]
-
-
-def host_time_us(fn, gpu_us: float, repeats: int = 5) -> float:
-    """Median over repeats of the wall time per call of back-to-back calls (about 20 ms each)."""
-    calls = int(min(50, max(5, 20_000 / gpu_us)))
-    times = []
-    for _ in range(repeats):
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) / calls * 1e6)
-    return sorted(times)[len(times) // 2]
-
-
 def relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
     return float((got.float() - expected).abs().max() / expected.abs().max())
 
@@ -131,16 +98,6 @@ def targets(rows: list[dict], empty_us: float | None) -> list[dict]:
     return checks
 
 
-def machine() -> dict:
-    import triton
-
-    props = torch.cuda.get_device_properties(0)
-    return {"gpu": props.name, "capability": f"{props.major}.{props.minor}", "sms": props.multi_processor_count,
-            "torch": torch.__version__, "cuda": torch.version.cuda, "triton": triton.__version__,
-            "python": platform.python_version(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-
-
 def print_row(row: dict) -> None:
     if row["status"] != "ok":
         print(f"{row['dtype']:>5} {row['provider']:<18} {row['batch_size']:>6}  {row['status']}")
@@ -153,7 +110,7 @@ def print_row(row: dict) -> None:
 def run(args) -> int:
     os.environ["TRITON_INTERPRET"] = "0"  # real kernels: before the first Triton kernel is defined
     started = time.perf_counter()
-    record = {"machine": machine(), "args": vars(args), "rows": [], "empty_launch_us": None, "targets": []}
+    record = {"machine": machine_info("cuda"), "args": vars(args), "rows": [], "empty_launch_us": None, "targets": []}
 
     def save():
         record["targets"] = targets(record["rows"], record["empty_launch_us"])
@@ -209,8 +166,8 @@ def run(args) -> int:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python benchmarks/fusion_head.py --out benchmarks/results/fusion_head.json\n"
-               "  python benchmarks/fusion_head.py --dtypes fp32,tf32,bf16,fp16 --batch-sizes 1,65536 --block-b 32")
+        epilog="examples:\n  python benchmarks/kernels/fusion_head.py --out benchmarks/results/fusion_head.json\n"
+               "  python benchmarks/kernels/fusion_head.py --dtypes fp32,tf32,bf16,fp16 --batch-sizes 1,65536 --block-b 32")
     parser.add_argument("--out", default="benchmarks/results/fusion_head.json", help="JSON file to write")
     parser.add_argument("--batch-sizes", default="1,64,1024,16384,65536",
                         type=lambda text: [int(b) for b in text.split(",")], help="comma-separated")

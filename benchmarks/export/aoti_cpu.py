@@ -9,7 +9,7 @@ runs under torch.profiler: the share of each kind of work in the call. The ATen 
 package calls (`aten.mkldnn_rnn_layer`, one per modality and direction) is also timed alone at
 the call's shapes, without the profiler's overhead.
 
-    .venv/bin/python benchmarks/aoti_cpu.py --json benchmarks/results/aoti-cpu-xeon-2core-2026-12-03.json
+    .venv/bin/python benchmarks/export/aoti_cpu.py --json benchmarks/results/aoti-cpu-xeon-2core-2026-12-03.json
 
 Each run is appended to the JSON file's "runs" (the machine is shared: run it more than once).
 Without --checkpoint the model has seeded fresh weights (latency does not depend on them).
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mimic_edge import build_model, load_checkpoint, save_checkpoint
+from mimic_edge import build_model, load_checkpoint
 from mimic_edge.bench.report import machine_info
 from mimic_edge.bench.timing import interleaved_runs
 from mimic_edge.config import MODALITIES
@@ -128,14 +128,14 @@ def lstm_alone(model, inputs: list[np.ndarray], iters: int) -> dict:
     return out
 
 
-def main() -> int:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="a trained MIMIC checkpoint (default: seeded fresh weights, preset mosi)")
     parser.add_argument("--rounds", type=int, default=10, help="alternating rounds (default: 10)")
     parser.add_argument("--iters", type=int, default=200, help="batch-1 calls per backend and round (default: 200)")
     parser.add_argument("--profile-calls", type=int, default=500, help="profiled package calls (default: 500)")
     parser.add_argument("--json", metavar="FILE", help="append this run to FILE's runs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     load_before = os.getloadavg()
     torch.manual_seed(0)
@@ -143,11 +143,10 @@ def main() -> int:
     valid = synthetic(model.config.preset, n=(1, 8, 1), seed=0)["valid"]
     inputs = [np.ascontiguousarray(valid[m][:1]) for m in MODALITIES]  # batch 1, the preset's length (50)
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = save_checkpoint(model, Path(tmp) / "mimic")
         made = {}
         for fmt in ("onnx", "pt2"):
             start = time.perf_counter()
-            result = export(ExportConfig(checkpoint=str(checkpoint), format=fmt, out=tmp), log=lambda _: None)
+            result = export(ExportConfig(format=fmt, out=tmp), log=lambda _: None, model=model)
             made[fmt] = {"path": result.pt2_path or result.onnx_path, "seconds": time.perf_counter() - start}
         predictors = {
             "eager": TorchPredictor.from_model(model, "cpu"),

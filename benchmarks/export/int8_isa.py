@@ -1,11 +1,11 @@
-"""INT8 across CPU instruction sets: the graphs benchmarks/int8_cpu.py saved (`--save DIR`), judged
+"""INT8 across CPU instruction sets: the graphs benchmarks/export/int8_cpu.py saved (`--save DIR`), judged
 on this CPU against the PyTorch scores computed where they were made, with the int8 gates
 (mimic_edge.export.judge). Torch-free, so that it runs on any CPU the runtime runs on, emulated
 ones included (docs/export.md, "INT8 on CPUs"):
 
-    .venv/bin/python benchmarks/int8_isa.py DIR --json native.json
-    qemu-x86_64 -cpu Haswell .venv/bin/python benchmarks/int8_isa.py DIR --json avx2.json
-    PYTHONPATH=PACKAGE:SITE qemu-aarch64 -L ROOT ROOT/usr/bin/python3.11 benchmarks/int8_isa.py DIR --json arm.json
+    .venv/bin/python benchmarks/export/int8_isa.py DIR --json native.json
+    qemu-x86_64 -cpu Haswell .venv/bin/python benchmarks/export/int8_isa.py DIR --json avx2.json
+    PYTHONPATH=PACKAGE:SITE qemu-aarch64 -L ROOT ROOT/usr/bin/python3.11 benchmarks/export/int8_isa.py DIR --json arm.json
 
 (ROOT, SITE: an arm64 root and its wheels, as tests/cross/make_aarch64_root.sh makes them;
 PACKAGE: mimic_edge laid out as installed, as tests/cross/conftest.py copies it.)
@@ -62,12 +62,12 @@ def markdown(rows: list[dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", help="what benchmarks/int8_cpu.py --save wrote")
+    parser.add_argument("folder", help="what benchmarks/export/int8_cpu.py --save wrote")
     parser.add_argument("--json", metavar="FILE", help="write the rows and this CPU")
     args = parser.parse_args()
     folders = sorted(p.parent for p in Path(args.folder).glob("*/variants.json"))
     if not folders:
-        print(f"int8_isa: expected {args.folder}/<model>/variants.json (benchmarks/int8_cpu.py --save), found none",
+        print(f"int8_isa: expected {args.folder}/<model>/variants.json (benchmarks/export/int8_cpu.py --save), found none",
               file=sys.stderr)
         return 1
     rows = [row for folder in folders for row in judge_folder(folder)]
