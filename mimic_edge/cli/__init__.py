@@ -14,6 +14,7 @@ import warnings
 
 from mimic_edge import __version__
 from mimic_edge.errors import MimicEdgeError
+from mimic_edge.extras import COMMAND_EXTRAS, extra_providing, install_hint, require_extra
 
 ORDER = ["train", "eval", "export", "bench", "predict"]  # help order; others follow alphabetically
 
@@ -39,11 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in COMMAND_EXTRAS:
+            require_extra(COMMAND_EXTRAS[args.command], "this command")
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning(args.command)
             return args.run(args) or 0
     except MimicEdgeError as e:
         print(f"mimic-edge {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as e:  # an optional module a path of the job needs (a checkpoint: torch)
+        extra = extra_providing((e.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"mimic-edge {args.command}: error: this needs {e.name}, not installed here: {install_hint(extra)}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"mimic-edge {args.command}: interrupted", file=sys.stderr)

@@ -25,6 +25,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from mimic_edge.errors import ArtifactError
+from mimic_edge.extras import require_extra
 from mimic_edge.runtime.inputs import read_inputs, write_inputs
 
 ONNX_SUFFIXES = (".onnx",)
@@ -68,10 +69,12 @@ def load(path: str | Path, *, providers: Sequence[str] | None = None, device: st
 
         return TensorRTPredictor(path)
     if suffix in PT2_SUFFIXES:
+        require_extra("torch", f"running the AOTInductor package {path.name}")
         from mimic_edge.runtime.aoti_predictor import AotiPredictor
 
         return AotiPredictor(path, device)
     if suffix in CHECKPOINT_SUFFIXES or path.with_name(path.name + ".safetensors").is_file():
+        require_extra("torch", f"running the checkpoint {path.name}")
         from mimic_edge.runtime.torch_predictor import TorchPredictor
 
         return TorchPredictor(path, device)

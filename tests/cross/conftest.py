@@ -30,6 +30,14 @@ class EmulatedCpu:
     command: list[str]  # the emulated interpreter
     env: dict[str, str]
 
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        """This CPU's Python with `args`, from / (`-c` puts the working folder first on sys.path: the
+        repo's source mimic_edge/ would shadow the staged package); asserts it exits 0."""
+        done = subprocess.run([*self.command, *args], capture_output=True, text=True, env=self.env,
+                              timeout=EMULATED_TIMEOUT_S, cwd="/")
+        assert done.returncode == 0, f"{self.name}: {done.stderr[-3000:]}"
+        return done
+
     def judge(self, artifact: Path, reference: Path, precision: str) -> dict:
         """The report of judge_artifact.py run on this CPU."""
         done = subprocess.run([*self.command, str(JUDGE), str(artifact), str(reference), precision],
@@ -54,7 +62,7 @@ def haswell() -> EmulatedCpu:
 
 
 @pytest.fixture(scope="session")
-def aarch64(tmp_path_factory) -> EmulatedCpu:
+def aarch64(tmp_path_factory, stage_package) -> EmulatedCpu:
     """Debian's arm64 Python 3.11 with numpy and onnxruntime 1.19.2, and this checkout's package."""
     _require("qemu-aarch64", "debootstrap", "dpkg-deb")
     root = CACHE / "aarch64"
@@ -64,15 +72,7 @@ def aarch64(tmp_path_factory) -> EmulatedCpu:
         subprocess.run([str(Path(__file__).with_name("make_aarch64_root.sh")), str(root), sys.executable],
                        check=True, timeout=900)
     package = tmp_path_factory.mktemp("aarch64-site")
-    _copy_package(package)
+    stage_package(package)
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": f"{package}:{root / 'site'}", "LC_ALL": "C.UTF-8"}
     python = root / "root" / "usr" / "bin" / "python3.11"
     return EmulatedCpu("aarch64 (qemu)", ["qemu-aarch64", "-L", str(root / "root"), str(python)], env)
-
-
-def _copy_package(site: Path) -> None:
-    """mimic_edge as pyproject.toml lays it out (export/ and kernels/ inside it), sources only."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO / "mimic_edge", site / "mimic_edge", ignore=ignore)
-    for part in ("export", "kernels"):
-        shutil.copytree(REPO / part, site / "mimic_edge" / part, ignore=ignore)

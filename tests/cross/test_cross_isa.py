@@ -82,3 +82,28 @@ def test_int8_cpu_passes_its_gates_on_aarch64_without_torch(aarch64, exported, n
     assert report["machine"] == "aarch64" and report["int8_isa"] in ("neon", "dotprod", "i8mm")
     assert not report["torch_loaded"] and report["onnxruntime"] == "1.19.2"
     assert report["passed"], _failed(report)
+
+
+def test_predict_on_aarch64_with_the_core_alone(aarch64, trained, exported, tmp_path):
+    """`mimic-edge predict` as a Pi runs it: numpy, onnxruntime 1.19.2 and the package, no torch.
+    fp32 scores equal this CPU's within fp32's bound (mimic_edge.export.precisions: 1e-4 on any CPU)."""
+    import json
+
+    import numpy as np
+
+    from mimic_edge.data import synthetic
+    from mimic_edge.export.precisions import PRECISIONS
+    from mimic_edge.runtime import load
+
+    fp32 = export(ExportConfig(checkpoint=trained["mimic"], out=str(tmp_path / "fp32")), log=lambda _: None).onnx_path
+    valid = synthetic("mosi", n=(1, 8, 1), seed=3)["valid"]
+    np.savez(tmp_path / "x.npz", **{m: valid[m] for m in ("text", "audio", "vision")})
+    scores = {}
+    for artifact in (fp32, exported["mimic", "int8-cpu"][0]):
+        done = aarch64.run("-c", "import sys; from mimic_edge.cli import main; code = main(sys.argv[1:]); "
+                           "assert 'torch' not in sys.modules; sys.exit(code)",
+                           "predict", "--model", str(artifact), "--input", str(tmp_path / "x.npz"), "--json")
+        scores[artifact] = np.array(json.loads(done.stdout)["scores"], np.float32)
+        assert scores[artifact].shape == (8, 1) and np.isfinite(scores[artifact]).all()
+    here = load(fp32).predict(valid["text"], valid["audio"], valid["vision"])
+    np.testing.assert_allclose(scores[fp32], here, rtol=0, atol=PRECISIONS["fp32"].thresholds.max_abs)
