@@ -7,7 +7,10 @@ Files in `out_dir`:
   log.jsonl                      one JSON object per epoch: losses, validation metrics, time
   summary.json                   how the run ended: best epoch, epochs run, seconds, reason
 
-Ctrl-C stops training and keeps the best checkpoint written so far.
+Ctrl-C stops training and keeps the best checkpoint written so far. A folder that holds another
+run's files is refused unless `force` (then they are removed first): a run never replaces another
+run's best without being asked. summary.json, when present, always describes the checkpoint
+beside it: it is removed before each new best is written and written again after.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ import torch
 from mimic_edge.checkpoint import save_checkpoint
 from mimic_edge.config import DEFAULT_PRESET
 from mimic_edge.data import batches, check_split
-from mimic_edge.errors import DataError
+from mimic_edge.errors import ConfigError, DataError
 from mimic_edge.evaluate import json_safe, predict
 from mimic_edge.io import atomic_write, atomic_write_json, check_writable
 from mimic_edge.metrics import mosi_metrics
@@ -59,10 +62,15 @@ class TrainResult:
     history: list[dict]
 
 
+RUN_FILES = ("best.safetensors", "best.json", "log.jsonl", "summary.json")
+
+
 def train(dataset: dict, config: TrainConfig, out_dir: str | Path, data_name: str = "synthetic",
-          progress: bool = False, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train `config.model` on dataset["train"], select on dataset["valid"]; see the module doc."""
+          progress: bool = False, on_epoch: Callable[[dict], None] | None = None, force: bool = False) -> TrainResult:
+    """Train `config.model` on dataset["train"], select on dataset["valid"]; see the module doc.
+    `force`: replace the files of a previous run in `out_dir` (else a ConfigError)."""
     out_dir = check_writable(out_dir, "--out")
+    _claim(out_dir, force)
     for name in ("train", "valid"):
         if name not in dataset:
             raise DataError(f"training needs a {name!r} split: found only {sorted(dataset)}")
@@ -99,8 +107,11 @@ def train(dataset: dict, config: TrainConfig, out_dir: str | Path, data_name: st
             if improved:
                 best_loss, best_epoch = valid_loss, epoch
                 with _interrupt_deferred():  # weights and JSON always from the same epoch
+                    (out_dir / "summary.json").unlink(missing_ok=True)  # it would describe the previous best
                     save_checkpoint(model, checkpoint, extra=json_safe({
                         **record, "epoch": epoch, "valid_loss": valid_loss, "valid": entry["valid"]}))
+                    _write_summary(out_dir, record, checkpoint, best_epoch, best_loss, len(history), "running",
+                                   time.perf_counter() - start)
             bar.set_postfix(train=f"{train_parts['loss']:.3f}", valid=f"{valid_loss:.3f}", best=best_epoch)
             if on_epoch is not None:
                 on_epoch(entry)
@@ -113,11 +124,33 @@ def train(dataset: dict, config: TrainConfig, out_dir: str | Path, data_name: st
         bar.close()
     result = TrainResult(checkpoint, best_epoch, best_loss, len(history), stopped,
                          time.perf_counter() - start, model.num_params(), history)
+    _write_summary(out_dir, record, checkpoint, best_epoch, best_loss, result.epochs, stopped, result.seconds)
+    return result
+
+
+def _claim(out_dir: Path, force: bool) -> None:
+    """Refuse a folder with another run's files, naming its best; with `force`, remove them."""
+    found = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if not found:
+        return
+    if not force:
+        try:
+            extra = json.loads((out_dir / "best.json").read_text()).get("extra", {})
+            best = f"best epoch {extra['epoch']}, validation loss {extra['valid_loss']:.4g}"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            best = f"{', '.join(found)}"
+        raise ConfigError(f"{out_dir} holds a previous run ({best}): expected a new or empty --out; use --force "
+                          f"to replace that run")
+    for name in RUN_FILES:
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def _write_summary(out_dir: Path, record: dict, checkpoint: Path, best_epoch: int, best_loss: float, epochs: int,
+                   stopped: str, seconds: float) -> None:
+    """summary.json: how the run stands ("running" until it ends) and the checkpoint on disk."""
     atomic_write_json(out_dir / "summary.json", json_safe({
         **record, "checkpoint": str(checkpoint), "best_epoch": best_epoch, "best_valid_loss": best_loss,
-        "epochs": result.epochs, "stopped": stopped, "seconds": result.seconds,
-        "seconds_per_epoch": result.seconds / max(result.epochs, 1)}))
-    return result
+        "epochs": epochs, "stopped": stopped, "seconds": seconds, "seconds_per_epoch": seconds / max(epochs, 1)}))
 
 
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split: dict, batch_size: int,

@@ -7,7 +7,7 @@ import pytest
 
 from mimic_edge.checkpoint import load_checkpoint, read_checkpoint_meta
 from mimic_edge.data import synthetic
-from mimic_edge.errors import DataError
+from mimic_edge.errors import ConfigError, DataError
 from mimic_edge.evaluate import predict
 from mimic_edge.train import TrainConfig, train
 
@@ -126,3 +126,52 @@ def test_column_labels_train_like_flat_ones(tiny, tmp_path):
     col = train(column, TrainConfig(lr=1e-3, max_epochs=2), tmp_path / "column")
     assert [e["valid_loss"] for e in col.history] == [e["valid_loss"] for e in flat.history]
 
+
+
+def test_a_previous_run_is_never_replaced_without_force(tiny, tmp_path):
+    """A finished run's best survives a second run into the same --out: refused, files untouched;
+    with force the folder holds the new run only."""
+    first = train(tiny, TrainConfig(lr=1e-3, max_epochs=3), tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ConfigError, match=rf"holds a previous run \(best epoch {first.best_epoch}, validation loss "
+                                          r".*\): expected a new or empty --out; use --force"):
+        train(tiny, TrainConfig(lr=0.0, max_epochs=1), tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    second = train(tiny, TrainConfig(lr=0.0, max_epochs=1), tmp_path, force=True)
+    assert second.epochs == 1 and len((tmp_path / "log.jsonl").read_text().splitlines()) == 1
+    assert read_checkpoint_meta(tmp_path / "best")["extra"]["epoch"] == 1
+
+
+def test_the_summary_always_describes_the_checkpoint_on_disk(tiny, tmp_path, monkeypatch):
+    """Killed while a new best is written, a run leaves no summary of the previous best: the summary
+    goes before the checkpoint is replaced and comes back after; while running it says so."""
+    import mimic_edge.train as training
+
+    seen = []
+    save = training.save_checkpoint
+
+    def save_and_look(model, path, extra):
+        seen.append((tmp_path / "summary.json").exists())  # while the new best is written
+        return save(model, path, extra)
+
+    monkeypatch.setattr(training, "save_checkpoint", save_and_look)
+
+    def look(entry):
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        assert summary["stopped"] == "running"
+        assert summary["best_epoch"] == read_checkpoint_meta(tmp_path / "best")["extra"]["epoch"]
+
+    result = train(tiny, TrainConfig(lr=1e-3, max_epochs=4), tmp_path, on_epoch=look)
+    assert seen and not any(seen)
+    assert json.loads((tmp_path / "summary.json").read_text())["best_epoch"] == result.best_epoch
+
+
+def test_cli_train_into_a_previous_run_is_one_line(tmp_path, capsys):
+    from mimic_edge.cli import main
+
+    args = ["train", "--data", "synthetic", "--synthetic-size", "32,16,16", "--max-epochs", "1", "--no-progress",
+            "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert main(args) == 1
+    assert capsys.readouterr().err.startswith(f"mimic-edge train: error: {tmp_path} holds a previous run (best epoch 1")
+    assert main([*args, "--force"]) == 0

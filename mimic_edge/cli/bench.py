@@ -164,7 +164,8 @@ def _train_runs(models, presets, out_dir: Path, progress: bool) -> list[Path]:
         dataset = synthetic(preset)
         for name in models:
             folder = out_dir / f"{name}-{preset}"
-            train(dataset, TrainConfig(model=name, preset=preset), folder, progress=progress)
+            # the bench's own cache: each --train run replaces the previous one there
+            train(dataset, TrainConfig(model=name, preset=preset), folder, progress=progress, force=True)
             folders.append(folder)
     return folders
 

@@ -2,7 +2,8 @@
 
 Adam (lr 1e-4), batch 64, early stopping on the validation MSE with patience 10 (paper §4.1).
 Writes OUT/best.safetensors + OUT/best.json, OUT/log.jsonl (one line per epoch) and
-OUT/summary.json. Ctrl-C stops and keeps the best checkpoint so far.
+OUT/summary.json. Ctrl-C stops and keeps the best checkpoint so far. An --out that holds a
+previous run is refused unless --force.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
                    help=f"feature dims; a data file must match (default: {DEFAULT_PRESET})")
     add_data_args(p)
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty, or --force)")
+    p.add_argument("--force", action="store_true", help="replace the previous run in --out (its best checkpoint too)")
     g = p.add_argument_group("training")
     g.add_argument("--seed", type=int, default=0, help="model initialisation and batch order (default: 0)")
     g.add_argument("--max-epochs", type=int, default=200, help="(default: 200)")
@@ -54,7 +56,7 @@ def run(args) -> int:
     dataset, data_name = load_data(args, args.preset)
     config = TrainConfig(model=args.model, preset=args.preset, lr=args.lr, batch_size=args.batch_size,
                          patience=args.patience, max_epochs=args.max_epochs, seed=args.seed)
-    result = train(dataset, config, args.out, data_name=data_name, progress=not args.no_progress)
+    result = train(dataset, config, args.out, data_name=data_name, progress=not args.no_progress, force=args.force)
     print(f"{args.model} ({result.params:,} params) on {data_name}: {result.stopped} after {result.epochs} "
           f"epoch(s), {result.seconds:.0f} s")
     if result.best_epoch == 0:
