@@ -215,23 +215,26 @@ def _staging(final: Path):
 
 
 def _commit(report: dict, report_path: Path, staged: Path, final: Path, with_sidecar: bool) -> None:
-    """Publish a validated artifact the same way for every format. Failed: older files under its
-    names go (they would now be a lie), the report is written and ArtifactValidationError raised.
-    Passed: the old report goes, the artifact and then its sidecar are renamed into place (the
-    sidecar records the artifact's hash, so a crash between the two is detected), and the report,
-    which names the artifact's hash, comes last: a crash leaves an artifact without a report,
-    never a report of another artifact."""
+    """Publish a validated artifact the same way for every format. Everything is written beside
+    the staged artifact first, so a full disk fails before any file under a final name changes;
+    then only renames follow. Failed: older files under its names go (they would now be a lie),
+    the report is moved in and ArtifactValidationError raised. Passed: the old report goes, the
+    artifact and then its sidecar are renamed into place (the sidecar records the artifact's
+    hash, so a crash between the two is detected), and the report, which names the artifact's
+    hash, comes last: a crash leaves an artifact without a report, never a report of another
+    artifact."""
     finals = [final, sidecar_path(final)] if with_sidecar else [final]
+    staged_report = atomic_write_json(staged.parent / report_path.name, report)
     if not report["passed"]:
         for path in finals:
             path.unlink(missing_ok=True)
-        atomic_write_json(report_path, report)
+        os.replace(staged_report, report_path)
         raise_if_failed(report, final.name, report_path)
     report_path.unlink(missing_ok=True)
     os.replace(staged, final)
     if with_sidecar:
         os.replace(sidecar_path(staged), sidecar_path(final))
-    atomic_write_json(report_path, report)
+    os.replace(staged_report, report_path)
 
 
 def _artifact_name(config: ExportConfig, preset: str) -> str:

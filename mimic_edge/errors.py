@@ -25,6 +25,10 @@ class ArtifactError(MimicEdgeError):
     """A missing, corrupt, foreign or mismatched ONNX artifact or TensorRT engine."""
 
 
+class WriteError(MimicEdgeError, OSError):
+    """A file that could not be written (disk full, quota, I/O error); what was there is left as it was."""
+
+
 class DataError(InputError):
     """A dataset file that is missing, unreadable, refused (unsafe pickle) or of the wrong layout."""
 

@@ -11,14 +11,17 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from mimic_edge.errors import ConfigError
+from mimic_edge.errors import ConfigError, WriteError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call `write(tmp_path)` to produce the file, then move it to `path` in one rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _write_error(path, e) from None
     os.close(fd)
     try:
         write(tmp)
@@ -26,10 +29,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and not isinstance(e, WriteError):
+            raise _write_error(path, e) from None
         raise
     return path
+
+
+def _write_error(path: Path, error: OSError) -> WriteError:
+    """A disk full, a quota or an I/O error while writing `path`, as one line; `path` is as it was."""
+    reason = error.strerror or str(error) or type(error).__name__
+    return WriteError(f"could not write {path}: {reason} (errno {error.errno}); nothing under that name "
+                      "was changed")
 
 
 def _umask() -> int:

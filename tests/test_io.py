@@ -63,3 +63,27 @@ def test_the_writer_lock_leaves_nothing_behind(tmp_path):
     with exclusive(tmp_path / "kept"):
         (tmp_path / "kept" / "artifact").write_bytes(b"x")
     assert [p.name for p in (tmp_path / "kept").iterdir()] == ["artifact"]
+
+
+@pytest.mark.parametrize("where", ["write", "fsync", "temp file"])
+def test_a_full_disk_is_a_write_error_and_the_old_file_stays(tmp_path, monkeypatch, where):
+    import errno
+    import tempfile
+
+    from mimic_edge.errors import MimicEdgeError, WriteError
+
+    path = tmp_path / "report.json"
+    path.write_bytes(b"old")
+    full = OSError(errno.ENOSPC, "No space left on device")
+
+    def fail(*args, **kwargs):
+        raise full
+
+    if where == "fsync":
+        monkeypatch.setattr(os, "fsync", fail)
+    elif where == "temp file":
+        monkeypatch.setattr(tempfile, "mkstemp", fail)
+    with pytest.raises(WriteError, match=rf"could not write {path}: No space left on device \(errno 28\)") as info:
+        atomic_write(path, fail if where == "write" else lambda tmp: open(tmp, "wb").write(b"new"))
+    assert isinstance(info.value, MimicEdgeError) and isinstance(info.value, OSError)
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["report.json"]

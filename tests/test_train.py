@@ -175,3 +175,28 @@ def test_cli_train_into_a_previous_run_is_one_line(tmp_path, capsys):
     assert main(args) == 1
     assert capsys.readouterr().err.startswith(f"mimic-edge train: error: {tmp_path} holds a previous run (best epoch 1")
     assert main([*args, "--force"]) == 0
+
+
+def test_a_full_disk_while_training_is_one_line_and_keeps_the_previous_best(tiny, tmp_path, monkeypatch, capsys):
+    import errno
+    import pathlib
+
+    from mimic_edge.cli import main
+
+    write_bytes, calls = pathlib.Path.write_bytes, []
+
+    def full_from_the_second_checkpoint(self, data):
+        if self.name.startswith(".best.safetensors."):
+            calls.append(self)
+            if len(calls) > 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", full_from_the_second_checkpoint)
+    args = ["train", "--data", "synthetic", "--synthetic-size", "32,16,16", "--max-epochs", "5", "--lr", "1e-3",
+            "--no-progress", "--out", str(tmp_path)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"mimic-edge train: error: could not write {tmp_path / 'best.safetensors'}: No space left")
+    assert read_checkpoint_meta(tmp_path / "best")["extra"]["epoch"] == 1  # the first best, whole
+    load_checkpoint(tmp_path / "best")

@@ -374,9 +374,36 @@ def test_a_crash_before_the_report_leaves_no_report_of_another_artifact(checkpoi
         return real(path, obj)
 
     monkeypatch.setattr(pipeline, "atomic_write_json", crash_on_the_report)
-    with pytest.raises(KeyboardInterrupt):  # a re-export that dies between the artifact and its report
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(KeyboardInterrupt):  # a re-export that dies writing its report
         export(ExportConfig(checkpoint=checkpoint, out=str(tmp_path), valid_samples=50, **SMALL), log=quiet)
-    assert first.onnx_path.is_file() and not first.report_path.exists()
+    # the report is written beside the staged artifact before anything under a final name changes
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before and first.report_path.is_file()
+
+
+@pytest.mark.parametrize("full_at", [".onnx", ".validation.json"])
+def test_a_full_disk_is_one_line_and_leaves_the_previous_artifact_and_report(checkpoint, tmp_path, monkeypatch,
+                                                                            capsys, full_at):
+    import errno
+
+    export(ExportConfig(checkpoint=checkpoint, precision="int8", out=str(tmp_path), **SMALL), log=quiet)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    write_bytes, write_text = pathlib.Path.write_bytes, pathlib.Path.write_text
+
+    def full(write):
+        def write_or_fail(self, data, *args, **kwargs):
+            if self.name.startswith(f".mimic.int8{full_at}."):  # the temp file of the artifact or its report
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return write(self, data, *args, **kwargs)
+        return write_or_fail
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", full(write_bytes))
+    monkeypatch.setattr(pathlib.Path, "write_text", full(write_text))
+    assert main(["export", "--checkpoint", checkpoint, "--precision", "int8", "--out", str(tmp_path),
+                 "--calib-samples", "32"]) == 1  # another calibration: another artifact and report
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"mimic-edge export: error: could not write {tmp_path}") and "No space left on device" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temp file left either
 
 
 def test_unwritable_out_fails_before_the_work(checkpoint, tmp_path):
