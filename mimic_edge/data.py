@@ -22,7 +22,7 @@ import numpy as np
 
 from mimic_edge.config import MODALITIES, PRESETS, get_preset
 from mimic_edge.errors import ConfigError, DataError, InputError
-from mimic_edge.io import atomic_write
+from mimic_edge.io import atomic_write, check_array_sizes
 from mimic_edge.input_checks import check_inputs
 
 SPLITS = ("train", "valid", "test")
@@ -220,6 +220,7 @@ def _load_pickle(path: Path):
 def _load_npz(path: Path) -> dict:
     if not zipfile.is_zipfile(path):  # np.load would try anything else as a pickle
         raise DataError(f"{path}: expected an .npz archive, found a corrupt or foreign file (not a zip archive)")
+    check_array_sizes(path, DataError)
     try:
         with np.load(path, allow_pickle=False) as archive:
             raw: dict[str, dict] = {}
@@ -233,6 +234,14 @@ def _load_npz(path: Path) -> dict:
     return raw
 
 
+def _numeric(value, where: str, what: str) -> np.ndarray:
+    """`value` as float32, when it holds numbers (bool, integers, floats; any byte order)."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"{where}: expected numeric {what}, found dtype {array.dtype}")
+    return array.astype(np.float32)
+
+
 def _clean_split(raw, where: str) -> dict[str, np.ndarray]:
     """MMSA's preprocessing and our checks: float32 features, -inf audio → 0, one N for all."""
     if not isinstance(raw, dict):
@@ -243,7 +252,7 @@ def _clean_split(raw, where: str) -> dict[str, np.ndarray]:
                         f"(+ optional id, audio_lengths, vision_lengths), found {sorted(map(str, raw))}")
     split = {}
     for m in MODALITIES:
-        x = np.asarray(raw[m], dtype=np.float32)
+        x = _numeric(raw[m], f"{where}: {m}", "features")
         if x.ndim != 3 or 0 in x.shape:
             raise DataError(f"{where}: {m}: expected a non-empty (N, seq_len, dim) array, found shape {x.shape}")
         if m == "audio":
@@ -252,7 +261,7 @@ def _clean_split(raw, where: str) -> dict[str, np.ndarray]:
             raise DataError(f"{where}: {m}: found NaN or Inf values: expected finite features")
         split[m] = x
     size = len(split["text"])
-    labels = np.asarray(raw["regression_labels"], dtype=np.float32)
+    labels = _numeric(raw["regression_labels"], f"{where}: regression_labels", "scores")
     _check_labels(labels, size, where)
     split["regression_labels"] = labels.reshape(-1)  # MMSA stores (N, 1)
     outside = (labels < LABEL_RANGE[0]) | (labels > LABEL_RANGE[1])

@@ -16,7 +16,8 @@ _FLOAT_KINDS = ("float16", "bfloat16", "float32", "float64")
 
 
 def _dtype_name(x: Any) -> str:
-    return str(x.dtype).removeprefix("torch.")
+    """float32 for numpy's <f4 and >f4 alike (the cast to float32 fixes the byte order), torch's by name."""
+    return getattr(x.dtype, "name", None) or str(x.dtype).removeprefix("torch.")
 
 
 def _all_finite(x: Any) -> bool:

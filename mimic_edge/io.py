@@ -115,3 +115,44 @@ def exclusive(folder: str | os.PathLike, on_wait: Callable[[str], None] = lambda
         os.close(fd)
         if made and not any(path.parent.iterdir()):
             path.parent.rmdir()
+
+
+def check_array_sizes(path: str | os.PathLike, error: type[Exception]) -> None:
+    """Every array of the .npy or .npz file at `path` holds the bytes its header declares. numpy
+    allocates what a header declares before reading: a truncated or crafted file claiming
+    (400000, 100, 300) float32 would ask for 45 GiB. Raises `error` naming the member; a file
+    that is no array at all is left to the caller's np.load, which says so."""
+    import zipfile
+
+    path = Path(path)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist():
+                    if info.filename.endswith(".npy"):
+                        with archive.open(info) as f:
+                            _check_declared_size(f, info.file_size, f"{path}: {info.filename}", error)
+        else:
+            with open(path, "rb") as f:
+                _check_declared_size(f, path.stat().st_size, str(path), error)
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return  # unreadable: likewise
+
+
+def _check_declared_size(f, size: int, where: str, error: type[Exception]) -> None:
+    import numpy as np
+
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+    except (ValueError, OSError, EOFError):
+        return  # not an array header: the caller's np.load reports that in its words
+    count = 1
+    for n in shape:
+        count *= n
+    declared, available = count * dtype.itemsize, size - f.tell()
+    if declared > available:
+        raise error(f"{where}: its header declares {dtype} {tuple(shape)} ({declared:,} bytes), found {available:,} "
+                    "bytes of data: expected a whole array (the file is truncated or was made by hand)")

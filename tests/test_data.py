@@ -327,3 +327,27 @@ def test_pickle_callables_that_run_code_are_refused_and_nothing_runs(tmp_path, m
     assert not marker.exists(), "the payload ran"
     assert re.search(rf"refused to load: the pickle needs builtins\.{callable_name}, but only numpy arrays and plain "
                      r"containers are admitted \(nothing in the file was run\)", str(refused.value)), refused.value
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("regression_labels", lambda s: np.array(["pos"] * len(s["regression_labels"])), "regression_labels: expected "
+     "numeric scores, found dtype <U3"),
+    ("text", lambda s: s["text"].astype(str), r"text: expected numeric features, found dtype <U"),
+])
+def test_string_arrays_in_a_dataset_are_one_data_error(tmp_path, small, key, value, message):
+    path = tmp_path / "strings.npz"
+    np.savez(path, **{f"test/{k}": (value(small["test"]) if k == key else v) for k, v in small["test"].items()})
+    with pytest.raises(DataError, match=message):
+        load_mmsa(path)
+
+
+def test_a_dataset_header_claiming_more_than_the_file_holds_is_refused(tmp_path):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": (400000, 100, 300)})
+    with zipfile.ZipFile(tmp_path / "big.npz", "w") as archive:
+        archive.writestr("train/text.npy", buffer.getvalue() + b"\0" * 1024)
+    with pytest.raises(DataError, match=r"train/text.npy: its header declares float32 \(400000, 100, 300\)"):
+        load_mmsa(tmp_path / "big.npz")

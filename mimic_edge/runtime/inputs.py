@@ -17,7 +17,7 @@ import numpy as np
 
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactError, InputError
-from mimic_edge.io import atomic_write
+from mimic_edge.io import atomic_write, check_array_sizes
 from mimic_edge.input_checks import check_inputs
 
 
@@ -69,6 +69,7 @@ def read_inputs(path: str | Path) -> dict[str, np.ndarray]:
                          f"{', '.join(m + '.npy' for m in MODALITIES)}, found nothing at {path}")
     expected = f"expected an .npz file with arrays {list(MODALITIES)}"
     _check_magic(path, expected)
+    check_array_sizes(path, InputError)
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
@@ -89,6 +90,7 @@ def _load_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"input file not found: expected {path}")
     _check_magic(path, "expected a .npy array")
+    check_array_sizes(path, InputError)
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:

@@ -114,3 +114,42 @@ def test_an_unreadable_input_file_is_one_input_error(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="samples.npz: expected an .npz file .*, found a file that cannot be read "
                                          r"\(Permission denied\)"):
         read_inputs(path)
+
+
+def test_big_endian_float32_is_taken_like_native(tmp_path):
+    """>f4 is float32 (a file written on a big-endian machine, or by hand): same values, native order."""
+    x = arrays()
+    out = prepare_inputs(*(x[m].astype(">f4") for m in DIMS), DIMS)
+    for m in DIMS:
+        assert out[m].dtype == np.float32 and out[m].dtype.isnative
+        np.testing.assert_array_equal(out[m], x[m])
+
+
+def crafted_npy(shape, data_bytes: int) -> bytes:
+    """A .npy whose header declares `shape` float32 but holds `data_bytes` of data."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + b"\0" * data_bytes
+
+
+@pytest.mark.parametrize("form", ["npz", "npy folder"])
+def test_a_header_claiming_more_than_the_file_holds_is_refused_before_allocating(tmp_path, form):
+    import zipfile
+
+    bad = crafted_npy((400000, 100, 300), 1024)  # 48 GB declared, 1 KB there
+    if form == "npz":
+        path = tmp_path / "x.npz"
+        with zipfile.ZipFile(path, "w") as archive:
+            for m in DIMS:
+                archive.writestr(f"{m}.npy", bad)
+        where = r"x.npz: text.npy"
+    else:
+        path = tmp_path
+        for m in DIMS:
+            (tmp_path / f"{m}.npy").write_bytes(bad)
+        where = r"text.npy"
+    with pytest.raises(InputError, match=rf"{where}: its header declares float32 \(400000, 100, 300\) "
+                                         r"\(48,000,000,000 bytes\), found 1,024 bytes of data"):
+        read_inputs(path)
