@@ -120,7 +120,7 @@ def _export_onnx(config: ExportConfig, entry: Precision, source: Source, log) ->
     profile = make_profile(config.batch, config.seq or default_seq(get_preset(preset).seq_len))
     calib, valid = _load_data(config, model.config, entry.calibrated, log)
     if config.engine:
-        _check_seq_min(profile, valid, "engine")
+        _check_profile_validatable(profile, valid, "engine")
 
     onnx_path, report_path = FORMATS["onnx"].paths(config.out, _artifact_name(config, preset), key=entry.key)
     _refuse_to_replace_another_model(onnx_path, report_path, config, source)
@@ -150,7 +150,11 @@ def _export_onnx(config: ExportConfig, entry: Precision, source: Source, log) ->
     return result
 
 
-def _check_seq_min(profile, valid, what: str) -> None:
+def _check_profile_validatable(profile, valid, what: str) -> None:
+    """Before any build: the ranges must admit what validation runs (batch 1 and up, the data's length)."""
+    if profile.batch.min != 1:
+        raise ConfigError(f"--batch min {profile.batch.min}: expected 1, so that the {what} can be validated "
+                          f"before it is written (its checks run batches from 1 up)")
     data_len = valid[MODALITIES[0]].shape[1]
     if profile.seq[MODALITIES[0]].min > data_len:
         raise ConfigError(f"--seq min {profile.seq[MODALITIES[0]].min} exceeds the validation data's length "
@@ -168,7 +172,7 @@ def _export_pt2(config: ExportConfig, entry: Precision, source: Source, log) -> 
     preset = model.config.preset
     profile = make_profile(config.batch, config.seq or default_seq(get_preset(preset).seq_len))
     _, valid = _load_data(config, model.config, False, log)
-    _check_seq_min(profile, valid, "package")
+    _check_profile_validatable(profile, valid, "package")
     path, report_path = FORMATS["pt2"].paths(config.out, _artifact_name(config, preset), device=config.device)
     _refuse_to_replace_another_model(path, report_path, config, source)
     with _staging(path) as staging:

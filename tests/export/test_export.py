@@ -334,9 +334,22 @@ def test_engine_that_drifts_is_not_written(checkpoint, tmp_path, stand_in_tensor
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_engine_profile_must_admit_the_validation_data(checkpoint, tmp_path):
-    with pytest.raises(ConfigError, match="--seq min 60 exceeds the validation data's length 50"):
-        export(ExportConfig(checkpoint=checkpoint, engine=True, seq="60:60:80", out=str(tmp_path), **SMALL), log=quiet)
+@pytest.mark.parametrize("fmt, engine", [("onnx", True), ("pt2", False)])
+@pytest.mark.parametrize("ranges, message", [
+    (dict(seq="60:60:80"), "--seq min 60 exceeds the validation data's length 50"),
+    (dict(batch="51:60:100"), "--batch min 51: expected 1, so that the .* can be validated before it is written"),
+])
+def test_ranges_must_admit_the_validation_before_any_build(checkpoint, tmp_path, monkeypatch, fmt, engine, ranges,
+                                                          message):
+    """Refused in a second, not after minutes of compiling (and not blaming 'batch size 1' then)."""
+    from mimic_edge.export import aoti, pipeline
+
+    monkeypatch.setattr(pipeline, "unavailable_reason", lambda: None)  # as if TensorRT were here
+    monkeypatch.setattr(pipeline, "build_engine", lambda *a, **k: pytest.fail("built before the check"))
+    monkeypatch.setattr(aoti, "build_package", lambda *a, **k: pytest.fail("compiled before the check"))
+    with pytest.raises(ConfigError, match=message):
+        export(ExportConfig(checkpoint=checkpoint, engine=engine, format=fmt, out=str(tmp_path), **ranges, **SMALL),
+               log=quiet)
 
 
 def test_two_models_checkpoints_of_one_name_get_two_artifacts(exports, tmp_path):
