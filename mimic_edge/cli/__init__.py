@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
+import threading
 import warnings
 
 from mimic_edge import __version__
@@ -37,8 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C, so that what Ctrl-C cleans up (staging folders, temp files,
+    locks) is cleaned up on a `kill` or a container stop too."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    on_term = threading.current_thread() is threading.main_thread()  # signal handlers: the main thread only
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_term else None
     try:
         if args.command in COMMAND_EXTRAS:
             require_extra(COMMAND_EXTRAS[args.command], "this command")
@@ -55,9 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mimic-edge {args.command}: error: this needs {e.name}, not installed here: {install_hint(extra)}",
               file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"mimic-edge {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
+        print(f"mimic-edge {args.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130  # 128 + the signal's number, as a shell reports it
+    finally:
+        if on_term:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line_warning(command: str):

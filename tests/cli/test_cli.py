@@ -1,5 +1,6 @@
 """The CLI: help, version, errors without tracebacks."""
 import json
+import signal
 import subprocess
 import sys
 
@@ -49,3 +50,24 @@ def test_bench_writes_json(tmp_path, capsys):
     assert "| mimic | mosi | eager |" in capsys.readouterr().out
     rows = json.loads(out.read_text())["rows"]
     assert rows[0]["params"] == 305_569 and rows[0]["batch_size"] == 2
+
+
+@pytest.mark.slow  # exports until the package compile starts (~10 s), then stops it
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_package_export_leaves_no_staging_folder(tmp_path, stop):
+    """SIGTERM (a `kill`, a container stop) cleans up like Ctrl-C: no staging folder, no lock."""
+    import time
+
+    out = tmp_path / "out"
+    child = subprocess.Popen([sys.executable, "-c", "import sys; from mimic_edge.cli import main; sys.exit(main())",
+                              "export", "--format", "pt2", "--out", str(out)], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob(".mimic-mosi.cpu.pt2.*")) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the package is being compiled in its staging folder
+    assert child.poll() is None, child.communicate()
+    child.send_signal(stop)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 128 + stop, err
+    assert err.strip().splitlines()[-1] == f"mimic-edge export: {'terminated' if stop == signal.SIGTERM else 'interrupted'}"
+    assert not out.exists() or list(out.iterdir()) == []  # a folder the export made goes too
