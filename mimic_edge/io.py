@@ -59,6 +59,15 @@ def atomic_write_json(path: str | os.PathLike, obj) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def check_writable_file(path: str | os.PathLike, what: str) -> Path:
+    """`check_writable` for a file to be written: also refused when a folder has its name."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {path}: expected a file name, found a folder")
+    check_writable(path.parent, what)
+    return path
+
+
 def check_writable(folder: str | os.PathLike, what: str) -> Path:
     """Fail in a second, not after the work, when `folder` cannot take a new file: a read-only
     mount, no permission, a file in the way. A missing folder is judged by the nearest folder

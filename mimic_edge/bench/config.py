@@ -7,6 +7,7 @@ from `mimic_edge.config.MODEL_NAMES`, presets from `mimic_edge.config.PRESETS`.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from mimic_edge.config import DEFAULT_PRESET, MODEL_NAMES, PRESETS
@@ -76,6 +77,24 @@ def check_config(cfg: BenchConfig) -> None:
         raise ConfigError(f"seq_len must be >= 1, got {cfg.seq_len}")
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
+    _check_inputs_fit(cfg)
+
+
+def _check_inputs_fit(cfg: BenchConfig) -> None:
+    """The largest batch's inputs must fit in this machine's memory: a row holds them as numpy
+    arrays and as the backend's copy, and the model's activations come on top."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no check
+        return
+    batch = max(cfg.batch_sizes)
+    for name in cfg.presets:
+        preset = PRESETS[name]
+        needed = 2 * batch * (cfg.seq_len or preset.seq_len) * sum(preset.dims.values()) * 4  # float32, two copies
+        if needed > memory / 2:
+            raise ConfigError(f"batch size {batch} needs {needed / 2**30:.3g} GiB of inputs (preset {name}), this "
+                              f"machine has {memory / 2**30:.3g} GiB: expected a batch size whose inputs take at most "
+                              "half of it")
 
 
 def _check_names(kind: str, names, valid) -> None:

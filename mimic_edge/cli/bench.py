@@ -16,7 +16,7 @@ from mimic_edge.bench.config import (BACKEND_NAMES, DEVICES, QUICK_BACKENDS, QUI
 from mimic_edge.cli._common import EXAMPLES_HELP, int_list, str_list
 from mimic_edge.config import MODEL_NAMES, PRESETS
 from mimic_edge.errors import ConfigError
-from mimic_edge.io import check_writable
+from mimic_edge.io import check_writable, check_writable_file
 
 DEFAULTS = BenchConfig()
 FAILED_ROWS = 3  # the exit status of a run with failed rows
@@ -101,7 +101,7 @@ def run(args) -> int:
 
     for option in ("json", "csv", "plot"):  # before minutes of measuring, not after
         if getattr(args, option):
-            check_writable(Path(getattr(args, option)).parent, f"--{option}")
+            check_writable_file(getattr(args, option), f"--{option}")
     check_writable(args.cache_dir, "--cache-dir")
     _warn_if_busy()
 

@@ -7,7 +7,6 @@ per modality pair, × 100 (paper Table 2: MIMIC's i_m, MISA's private vectors).
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 from mimic_edge.cli._common import EXAMPLES_HELP
 from mimic_edge.cli._data import add_data_args, load_data
@@ -39,12 +38,12 @@ def run(args) -> int:
     from mimic_edge.errors import ConfigError, DataError
     from mimic_edge.evaluate import (json_safe, mean_baseline_row, metrics_markdown, modality_rows,
                                      similarity, similarity_markdown)
-    from mimic_edge.io import atomic_write_json, check_writable
+    from mimic_edge.io import atomic_write_json, check_writable_file
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.json:
-        check_writable(Path(args.json).parent, "--json")
+        check_writable_file(args.json, "--json")
     model = load_checkpoint(args.checkpoint)
     name, preset = read_checkpoint_meta(args.checkpoint)["model"], model.config.preset
     dataset, data_name = load_data(args, preset)

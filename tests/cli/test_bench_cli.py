@@ -36,6 +36,8 @@ def test_cli_writes_json_csv_and_png(tmp_path, capsys):
     (["--presets", ","], "no preset given: expected one or more of mosi, mosi-bert"),
     (["--models", "gpt"], "unknown model 'gpt': expected some of mimic, misa"),
     (["--backends", "tpu"], "unknown backend 'tpu': expected some of eager, ort-fp32"),
+    (["--batch-sizes", "99999999"], "batch size 99999999 needs "),  # GiB of inputs, more than half the memory
+    (["--json", "/"], "--json /: expected a file name, found a folder"),
 ])
 def test_bad_names_fail_in_one_line_before_torch_is_imported(args, message):
     code = ("import sys; from mimic_edge.cli import main; "
