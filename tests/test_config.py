@@ -43,6 +43,11 @@ def test_dict_round_trip_and_digest(name):
     ("mimic", "preset", "nopreset", r"unknown preset 'nopreset': expected one of mosi, "),
     ("mimic", "preset", 1, r"preset: expected a string, found 1 \(int\)"),
     ("mimic", "dropout", 1.5, r"dropout: expected a probability in \[0, 1\), found 1.5"),
+    ("mimic", "dropout", 1.0, r"dropout: expected a probability in \[0, 1\), found 1.0"),  # the edge: all dropped
+    ("misa", "dropout", 1, r"dropout: expected a probability in \[0, 1\), found 1"),
+    ("mimic", "temperature", 1e-300 * 0, r"temperature: expected a number > 0, found 0.0"),
+    ("mimic", "bottleneck", 15, r"bottleneck must be even \(2×2×2 max-pool\), got 15"),
+    ("mimic", "d_model", 63, r"d_model \(63\) must be 2 × lstm_hidden \(32\)"),
     ("mimic", "dropout", -0.1, r"dropout: expected a finite number >= 0, found -0.1 \(float\)"),
     ("mimic", "dropout", float("nan"), r"dropout: expected a finite number >= 0, found nan \(float\)"),
     ("mimic", "temperature", 0, r"temperature: expected a number > 0, found 0"),
@@ -67,6 +72,15 @@ def test_config_values_are_checked(name, field, value, message):
 def test_config_containers_are_checked(name, values, message):
     with pytest.raises(ConfigError, match=message):
         config_from_dict(name, values)
+
+
+@pytest.mark.parametrize("field, value", [("dropout", 0.0), ("dropout", 0.999), ("temperature", 1e-6),
+                                          ("lstm_hidden", 1), ("contrast_weight", 0)])
+def test_config_values_at_the_edge_of_their_range_are_admitted(field, value):
+    values = {**make_config("mimic").to_dict(), field: value}
+    if field == "lstm_hidden":
+        values["d_model"] = 2 * value
+    assert getattr(config_from_dict("mimic", values), field) == value
 
 
 def test_make_config_still_admits_what_it_did():

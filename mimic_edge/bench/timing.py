@@ -7,6 +7,7 @@ allocator on CUDA.
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -44,9 +45,10 @@ def interleaved_runs(calls: dict[str, Callable[[], object]], warmup: int, rounds
 
 
 def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in [0, 100])."""
+    """Nearest-rank percentile (q in [0, 100]): the smallest value with at least q % of the values
+    at or below it, so the rank is ceil(q/100 · n): p99 of 150 runs is the 149th value."""
     ordered = sorted(values)
-    rank = max(1, round(q / 100 * len(ordered)))
+    rank = max(1, math.ceil(q * len(ordered) / 100))  # q·n/100 is exact when it is an integer
     return ordered[min(rank, len(ordered)) - 1]
 
 

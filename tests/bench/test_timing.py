@@ -7,6 +7,14 @@ def test_percentile_nearest_rank():
     assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile([3.0], 99) == 3.0
 
 
+def test_percentile_rank_rounds_up():
+    """ceil, not round or floor: p99 of 150 is the 149th (round: 148), p50 of 3 the 2nd (floor: 1st),
+    p1 of 150 the 2nd (floor: 1st)."""
+    values = list(range(1, 151))
+    assert percentile(values, 99) == 149 and percentile([1, 2, 3], 50) == 2 and percentile(values, 1) == 2
+    assert percentile(values, 100) == 150 and percentile(values, 0) == 1
+
+
 def test_time_runs_times_each_call_after_warmup():
     calls = []
     times = time_runs(lambda: calls.append(1), warmup=2, iters=5, device="cpu")

@@ -34,3 +34,16 @@ def test_int8_scores_off_by_half_fail_every_max_abs_check(exports, key):
     for check in max_abs_checks(off):
         assert check["value"] == pytest.approx(0.5, abs=1e-6) and not check["passed"], check
     assert not off["passed"]
+
+
+@pytest.mark.parametrize("key", list(PRECISIONS))
+def test_every_max_abs_gate_sits_where_its_precision_says(exports, key):
+    """Scores off by twice a precision's max_abs fail every max_abs check, by half of it pass
+    them: a gate loosened or tightened twofold (fp32's 1e-4 to 5e-3, say) fails here."""
+    model = exports.model("mimic")
+    valid = {k: v[:32] for k, v in exports.data()["valid"].items()}
+    bound = PRECISIONS[key].thresholds.max_abs
+    over = validate_runner(torch_runner(model, 2 * bound), PRECISIONS[key], model, valid, log=lambda _: None)
+    under = validate_runner(torch_runner(model, bound / 2), PRECISIONS[key], model, valid, log=lambda _: None)
+    assert max_abs_checks(over) and not any(c["passed"] for c in max_abs_checks(over))
+    assert all(c["passed"] for c in max_abs_checks(under))
