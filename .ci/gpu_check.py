@@ -183,6 +183,18 @@ def stage_package(repo: Path, dest: Path) -> Path:
     return dest
 
 
+def plan_step(step: Step, reason: str | None, installed: bool, left_s: float, time_scale: float,
+              budget_s: float) -> tuple[str | None, float]:
+    """(why the step is skipped, or None; its limit). A step cut at its limit must still end within
+    the budget, grace periods included; with less than MIN_STEP_S of that left it is not started."""
+    if not installed:
+        reason = "mimic_edge could not be installed (see install)"
+    left = left_s - INTERRUPT_GRACE_S - KILL_GRACE_S
+    if reason is None and left < MIN_STEP_S:
+        reason = f"no time left of the script's {budget_s:.0f} s budget"
+    return reason, min(step.limit_s * time_scale, left)
+
+
 def fill(args: list, **values) -> list:
     """Format {out}, {work}, {repo}, {limit-N} (the step's limit minus N seconds, at least 5)."""
     limit = values.pop("limit")
@@ -449,19 +461,14 @@ def main(argv=None) -> int:
         probe = environment(runner, summary)
         installed = install(runner, summary)
         for step in STEPS:
-            reason = skip_reason(step, probe)
-            if installed["status"] != "ok":
-                reason = "mimic_edge could not be installed (see install)"
-            left = runner.left() - INTERRUPT_GRACE_S - KILL_GRACE_S  # a step cut at its limit still ends in the budget
-            if reason is None and left < MIN_STEP_S:
-                reason = f"no time left of the script's {budget:.0f} s budget"
+            reason, limit = plan_step(step, skip_reason(step, probe), installed["status"] == "ok", runner.left(),
+                                      args.time_scale, budget)
             if reason is not None:
                 print(f"== {step.name}: skipped: {reason}", flush=True)
                 summary.add({"name": step.name, "status": "skipped", "seconds": 0,
                              "limit_s": round(step.limit_s * args.time_scale),
                              "reason": reason, "what": step.what, "log": None})
                 continue
-            limit = min(step.limit_s * args.time_scale, left)
             command = [args.python] + fill(step.args, out=str(out), work=str(work), repo=str(REPO), limit=limit)
             record = runner.run(step.name, command, limit)
             summary.add({**record, "what": step.what, "outputs": outputs_of(step, out)})

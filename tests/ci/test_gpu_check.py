@@ -199,3 +199,18 @@ def test_cpu_dry_run_of_the_gpu_check(bare_python, tmp_path):
     assert versions["modules"]["tqdm"] is None and versions["modules"]["pytest"] is None
     assert summary["artifacts"] == [a for a in summary["artifacts"] if a.endswith(".validation.json")] != []
     assert (REPO / "build").exists() == build_before  # pip built from a copy, not in the checkout
+
+
+def test_a_step_is_not_started_with_less_than_its_minimum_time_left():
+    """Grace periods are reserved: a step cut at its limit still ends in the budget; below
+    MIN_STEP_S of what remains it is skipped with the reason, not started."""
+    step = gpu_check.Step("kernel_tests", 110, "the kernel tests", [])
+    grace = gpu_check.INTERRUPT_GRACE_S + gpu_check.KILL_GRACE_S
+    assert gpu_check.plan_step(step, None, True, 1000.0, 1.0, 530) == (None, 110)
+    assert gpu_check.plan_step(step, None, True, 60.0, 1.0, 530) == (None, 60.0 - grace)  # cut to what is left
+    assert gpu_check.plan_step(step, None, True, 1000.0, 2.0, 530) == (None, 220)  # a slower machine's scale
+    reason, _ = gpu_check.plan_step(step, None, True, grace + gpu_check.MIN_STEP_S - 0.1, 1.0, 530)
+    assert reason == "no time left of the script's 530 s budget"
+    assert gpu_check.plan_step(step, None, True, grace + gpu_check.MIN_STEP_S, 1.0, 530)[0] is None
+    assert gpu_check.plan_step(step, "needs a CUDA GPU", True, 1000.0, 1.0, 530)[0] == "needs a CUDA GPU"
+    assert gpu_check.plan_step(step, None, False, 1000.0, 1.0, 530)[0].startswith("mimic_edge could not be installed")
