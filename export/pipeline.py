@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import dataclasses
 import hashlib
 import json
@@ -36,7 +37,7 @@ import torch
 from mimic_edge.checkpoint import checkpoint_paths, load_checkpoint, read_checkpoint_meta, weights_id
 from mimic_edge.config import DEFAULT_PRESET, MODALITIES, get_preset, model_name
 from mimic_edge.data import check_split, load_dataset
-from mimic_edge.errors import ConfigError, DataError
+from mimic_edge.errors import ConfigError, DataError, WriteError
 from mimic_edge.export import aoti
 from mimic_edge.export.checker import require_tensorrt_compatible
 from mimic_edge.export.config import ExportConfig, check_options, model_of
@@ -207,13 +208,27 @@ def _export_pt2(config: ExportConfig, entry: Precision, source: Source, log) -> 
 _BUILDERS = {"onnx": _export_onnx, "pt2": _export_pt2}  # one per format built from the model
 
 
+# What a write that runs out of room or fails underneath raises: torch's and TensorRT's own writes
+# into a staging folder (a package compile, an engine build) included.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+
+
 @contextlib.contextmanager
 def _staging(final: Path):
-    """A folder beside `final` (same file system: renames from it are atomic), removed afterwards."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    """A folder beside `final` (same file system: renames from it are atomic), removed afterwards.
+    A disk that fills while something is built in it is a WriteError, whoever was writing."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    except OSError as e:
+        raise WriteError(f"could not make a staging folder beside {final}: {e.strerror or e}") from None
     try:
         yield folder
+    except OSError as e:
+        if isinstance(e, WriteError) or e.errno not in _WRITE_ERRNOS:
+            raise
+        raise WriteError(f"could not write {final}: {e.strerror or e} (errno {e.errno}); nothing under that name "
+                         "was changed") from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

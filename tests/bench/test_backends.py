@@ -212,3 +212,20 @@ def test_a_cached_artifact_that_is_not_what_the_run_would_build_is_built_again(t
     assert row["status"] == "ok" and row["artifact_bytes"] == len(good)
     assert artifact.read_bytes() == good  # built again: the same bytes as the first export
     assert json.loads(report_path.read_text())["recipe"] != "0123456789abcdef"
+
+
+def test_a_full_cache_disk_fails_its_rows_in_one_line(tmp_path, monkeypatch):
+    import errno
+
+    write_bytes = Path.write_bytes
+
+    def full(self, data):
+        if self.suffix == ".tmp":  # every atomic write's temp file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    rows = run_bench(BenchConfig(models=("mimic",), backends=("eager", "ort-fp32"), batch_sizes=(1,),
+                                 cache_dir=str(tmp_path), **TINY))
+    assert rows[0]["status"] == "ok"
+    assert rows[1]["status"].startswith("failed: WriteError: could not write ") and "No space left" in rows[1]["status"]

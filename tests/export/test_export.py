@@ -476,3 +476,20 @@ def test_exports_into_one_folder_take_turns(checkpoint, exports, tmp_path):
     thread.join(timeout=120)
     assert len(errors) == 1 and "exists and holds another model" in errors[0]
     assert sorted(p.name for p in out.iterdir()) == ["mimic.fp32.onnx", "mimic.fp32.validation.json"]
+
+
+def test_a_disk_that_fills_during_a_package_compile_is_a_write_error(checkpoint, tmp_path, monkeypatch):
+    """torch writes the package itself: its ENOSPC is one WriteError too, and nothing is left."""
+    import errno
+
+    from mimic_edge.errors import WriteError
+    from mimic_edge.export import aoti
+
+    def compile_until_full(model, profile, device, staged):
+        staged.write_bytes(b"half a package")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(aoti, "build_package", compile_until_full)
+    with pytest.raises(WriteError, match=r"could not write .*mimic.cpu.pt2: No space left on device"):
+        export(ExportConfig(checkpoint=checkpoint, format="pt2", out=str(tmp_path), **SMALL), log=quiet)
+    assert list(tmp_path.iterdir()) == []
