@@ -33,6 +33,9 @@ def make_inputs():
     return random_inputs
 
 
+ENGINE_BATCH, ENGINE_SEQ = "1:4:8", "10:50:60"  # the session's engines: see Artifacts.engine
+
+
 class Artifacts:
     """A MIMIC checkpoint (preset mosi, seeded random weights) and its validated ONNX exports, each
     made on first use and kept for the whole test session: exports are the slow part of many tests."""
@@ -57,6 +60,23 @@ class Artifacts:
                                   out=str(self.folder), valid_samples=64)  # validation is most of an export's time
             self._onnx[precision] = export(config, log=lambda message: None).onnx_path
         return self._onnx[precision]
+
+    def engine(self, precision: str):
+        """The ExportResult of the TensorRT engine at `precision` ("fp32", "fp16", "int8"), profile
+        ENGINE_BATCH, ENGINE_SEQ: built once per session and shared by every engine test (a build
+        of the 3-BiLSTM graph takes 15-45 s; the GPU check's time for these tests assumes three).
+        Skips where no engine can be built."""
+        from mimic_edge.export import ExportConfig, export
+        from mimic_edge.export.tensorrt import unavailable_reason
+
+        if reason := unavailable_reason():  # not importorskip: TensorRT's type stubs alone import as `tensorrt`
+            pytest.skip(reason)
+        key = f"engine {precision}"
+        if key not in self._onnx:
+            config = ExportConfig(checkpoint=str(self.checkpoint), precision=precision, engine=True, batch=ENGINE_BATCH,
+                                  seq=ENGINE_SEQ, calib_samples=64, valid_samples=64, out=str(self.folder / "engines"))
+            self._onnx[key] = export(config, log=lambda message: None)
+        return self._onnx[key]
 
     def pt2(self):
         """Path of the CPU AOTInductor package (`mimic-edge export --format pt2`, default ranges:

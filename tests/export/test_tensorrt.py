@@ -129,17 +129,15 @@ NO_ENGINE = unavailable_reason()
 @pytest.mark.tensorrt
 @pytest.mark.skipif(NO_ENGINE is not None, reason=f"no TensorRT engine can be built here: {NO_ENGINE}")
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
-def test_engine_build_writes_engine_sidecar_and_cache(tmp_path, precision):
-    from mimic_edge.export import ExportConfig, export
+def test_engine_build_writes_engine_sidecar_and_cache(artifacts, precision):
     from mimic_edge.runtime import load
     from mimic_edge.sidecar import check_sidecar
 
-    result = export(ExportConfig(precision=precision, engine=True, batch="1:2:8", seq="1:20:50",
-                                 calib_samples=64, valid_samples=32, out=str(tmp_path)), log=lambda _: None)
+    result = artifacts.engine(precision)  # built once per session, shared with the predictor's tests
     assert result.engine_skipped is None and result.engine_path.is_file()
-    assert (tmp_path / f"mimic-mosi.{precision}.timing-cache").is_file()
+    assert result.engine_path.with_name(f"mimic.{precision}.timing-cache").is_file()
     record = check_sidecar(result.engine_path, config_digest=result.report["config_digest"])
-    assert record["precision"] == precision and record["profile"]["batch"] == [1, 2, 8]
+    assert record["precision"] == precision and record["profile"]["batch"] == [1, 4, 8]
 
     rng = np.random.default_rng(0)
     inputs = [rng.standard_normal((3, n, d), dtype=np.float32) for n, d in zip((20, 11, 50), (300, 74, 47))]

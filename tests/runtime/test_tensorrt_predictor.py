@@ -55,18 +55,10 @@ def test_engine_without_tensorrt_says_what_is_missing(tmp_path, monkeypatch, ten
         load(fake_engine(tmp_path / "mimic.fp16.engine"))
 
 
-@pytest.fixture(scope="module")
-def engine(artifacts, tmp_path_factory):
-    """An FP16 engine of the session's checkpoint, profile batch 1:4:8, sequences 10:50:60."""
-    from mimic_edge.export import ExportConfig, export
-    from mimic_edge.export.tensorrt import unavailable_reason
-
-    if reason := unavailable_reason():  # not importorskip: TensorRT's type stubs alone import as `tensorrt`
-        pytest.skip(reason)
-    result = export(ExportConfig(checkpoint=str(artifacts.checkpoint), precision="fp16", engine=True,
-                                 batch="1:4:8", seq="10:50:60", out=str(tmp_path_factory.mktemp("engine"))),
-                    log=lambda msg: None)
-    return result.engine_path
+@pytest.fixture
+def engine(artifacts):
+    """The session's FP16 engine (tests/conftest.py), profile batch 1:4:8, sequences 10:50:60."""
+    return artifacts.engine("fp16").engine_path
 
 
 @pytest.mark.gpu
