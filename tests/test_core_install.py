@@ -8,6 +8,7 @@ from __future__ import annotations
 import email.parser
 import importlib.metadata
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -60,8 +61,15 @@ def core_requirements(wheel: Path) -> list[str]:
 def core(tmp_path_factory) -> Path:
     """The venv's bin folder."""
     root = tmp_path_factory.mktemp("core")
+    source = root / "source"  # setuptools builds in the source folder: a copy keeps the checkout clean
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "mimic_edge", "export", "kernels"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(REPO / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--quiet", "-w", str(root / "wheels"), str(REPO)], check=True, capture_output=True)
+                    "--quiet", "-w", str(root / "wheels"), str(source)], check=True, capture_output=True)
     (wheel,) = (root / "wheels").glob("mimic_edge-*.whl")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True)
     python = root / "venv" / "bin" / "python"

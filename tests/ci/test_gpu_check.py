@@ -215,3 +215,30 @@ def test_a_step_is_not_started_with_less_than_its_minimum_time_left():
     assert gpu_check.plan_step(step, None, True, grace + gpu_check.MIN_STEP_S, 1.0, 530)[0] is None
     assert gpu_check.plan_step(step, "needs a CUDA GPU", True, 1000.0, 1.0, 530)[0] == "needs a CUDA GPU"
     assert gpu_check.plan_step(step, None, False, 1000.0, 1.0, 530)[0].startswith("mimic_edge could not be installed")
+
+
+@pytest.mark.slow  # the real environment probe and install check (imports torch): ~15 s
+def test_a_step_past_its_limit_in_a_whole_run_keeps_every_finished_result(tmp_path, monkeypatch, capsys):
+    """The whole script on this CPU with stub steps: one that finishes, one that sleeps past its
+    limit, one after it. The summary keeps the first's result, records the timeout, and the run
+    goes on to the third; the exit status says a step ran out of time."""
+    def step(name, code, limit, outputs=()):
+        return gpu_check.Step(name, limit, f"stub {name}", ["-c", code, "{out}"], outputs=outputs)
+
+    # no braces in the code: fill() formats every argument ({out})
+    write = "import json, sys; json.dump(dict(rows=[dict(status='ok')], finished=True), open(sys.argv[1] + '/NAME', 'w'))"
+    monkeypatch.setattr(gpu_check, "STEPS", [
+        step("first", write.replace("NAME", "first.json"), 30, ("first.json",)),
+        step("sleeper", "import time; print('started', flush=True); time.sleep(120)", 3),
+        step("third", write.replace("NAME", "third.json"), 30, ("third.json",)),
+    ])
+    out = tmp_path / "out"
+    assert gpu_check.main([str(out), "--budget-s", "300"]) == 1
+    summary = json.loads((out / "summary.json").read_text())
+    steps = {s["name"]: s for s in summary["steps"]}
+    assert summary["finished"] is True and list(steps)[2:] == ["first", "sleeper", "third"]
+    assert steps["first"]["status"] == "ok" and steps["first"]["outputs"]["first.json"] == {"rows": 1, "ok": 1,
+                                                                                           "finished": True}
+    assert steps["sleeper"]["status"] == "timeout" and steps["sleeper"]["seconds"] < 3 + gpu_check.INTERRUPT_GRACE_S
+    assert "started" in (out / steps["sleeper"]["log"]).read_text()
+    assert steps["third"]["status"] == "ok" and (out / "third.json").is_file()
