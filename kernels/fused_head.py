@@ -217,6 +217,8 @@ def _default_block_b(batch: int) -> int:
     often per sample. A guess until measured on a GPU: `benchmarks/kernels/fusion_head.py --block-b`."""
     if _INTERPRETED:
         return INTERPRETER_BLOCK_B
+    if not isinstance(batch, int):  # a symbolic batch (torch.export, AOTInductor): one kernel serves every
+        return 16  # size, and comparing it would guard the package's batch range to one side of 4096
     return 16 if batch <= 4096 else 64
 
 

@@ -275,3 +275,17 @@ def test_cpu_tensors_without_the_interpreter_get_one_clear_error():
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "CPU tensors need Triton's interpreter, which is off" in result.stdout
+
+
+def test_a_symbolic_batch_picks_one_block_size_without_comparing_it(monkeypatch):
+    """During torch.export / AOTInductor the batch is a SymInt: `batch <= 4096` would guard the
+    package's batch range to one side of 4096. A traced batch gets one block size, uncompared."""
+    class SymbolicBatch:  # stands for a SymInt: any comparison is a guard
+        def __le__(self, other):
+            raise AssertionError("the symbolic batch was compared")
+
+        __lt__ = __ge__ = __gt__ = __le__
+
+    monkeypatch.setattr(fused, "_INTERPRETED", False)  # the GPU's choice
+    assert fused._default_block_b(SymbolicBatch()) == 16
+    assert (fused._default_block_b(4096), fused._default_block_b(4097)) == (16, 64)
