@@ -120,6 +120,11 @@ def to_int8(model: onnx.ModelProto, calibration: Calibration | None = None) -> o
             extra_options={
                 "ActivationSymmetric": True, "WeightSymmetric": True,  # zero points 0
                 "QuantizeBias": False,  # no int32 bias DequantizeLinear
+                # Q/DQ on the inputs of MatMul/Gemm only, as TensorRT's placement guide recommends: a Q
+                # on their outputs adds an int8 round trip TensorRT must fuse away. Measured on seeded
+                # MIMIC (MISA): 57 → 30 (33 → 16) QuantizeLinear, validation SQNR 47.7 → 49.5 dB
+                # (26.5 → 27.3 dB), the TensorRT rules still met (docs/export.md).
+                "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS),
             },
         )
         quantized = onnx.load(out)

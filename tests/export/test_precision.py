@@ -112,3 +112,23 @@ def test_converters_leave_the_fp32_graph_alone(exports, precision):
     before = to_bytes(fp32)
     convert(fp32, PRECISIONS[precision], exports.calibration())
     assert to_bytes(fp32) == before
+
+
+@pytest.mark.parametrize("name", ["mimic", "misa"])
+def test_int8_quantizes_the_inputs_of_matmuls_not_their_outputs(exports, name):
+    """Q/DQ where TensorRT's placement guide puts them: on the inputs of MatMul/Gemm. A MatMul's or
+    Gemm's output is quantized only where another MatMul/Gemm reads it (attention), never for
+    its own sake (an int8 round trip TensorRT would have to fuse away)."""
+    model = exports.converted(name, "int8")
+    producer = {out: node for node in model.graph.node for out in node.output}
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for tensor in node.input:
+            consumers.setdefault(tensor, []).append(node)
+    weighted = ("MatMul", "Gemm")
+    outputs_quantized = [q for q in model.graph.node if q.op_type == "QuantizeLinear"
+                         and getattr(producer.get(q.input[0]), "op_type", None) in weighted]
+    for q in outputs_quantized:
+        (dq,) = consumers[q.output[0]]
+        assert any(c.op_type in weighted for c in consumers[dq.output[0]]), q.input[0]
+    assert all(producer[n.input[0]].op_type == "DequantizeLinear" for n in model.graph.node if n.op_type in weighted)
