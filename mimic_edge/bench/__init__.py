@@ -9,7 +9,7 @@ user makes, on float32 numpy arrays in host memory, from the input checks to the
   config.py      BenchConfig, the backends by name (BACKENDS, BACKEND_NAMES), check_config;
                  light (no torch), so the CLI checks names before loading anything heavy
   backends.py    one set-up per kind of backend, BackendUnavailable, the artifact cache
-  timing.py      time_runs, percentile, PeakMemory
+  timing.py      time_runs, percentile, memory_in_use_mb
   run.py         run_bench, bench_row, resolve_device: the rows
   report.py      machine_info, to_markdown, write_csv, plot_latency
   efficiency.py  `--table efficiency`: the paper's Table 3 on this machine
@@ -27,7 +27,7 @@ from mimic_edge.bench.config import BACKEND_NAMES, BACKENDS, Backend, BenchConfi
 _LAZY = {
     "run": ("run_bench", "bench_row", "resolve_device", "example_inputs"),
     "backends": ("BackendUnavailable", "Context", "TimedCall", "SETUPS", "artifact_dir", "exported"),
-    "timing": ("time_runs", "percentile", "PeakMemory"),
+    "timing": ("time_runs", "percentile", "memory_in_use_mb"),
     "report": ("machine_info", "to_markdown", "write_csv", "plot_latency", "COLUMNS"),
 }
 

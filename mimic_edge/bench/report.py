@@ -51,7 +51,8 @@ def machine_info(device: str = "cpu") -> dict:
 COLUMNS = [("model", "model"), ("preset", "preset"), ("backend", "backend"), ("precision", "prec"),
            ("device", "device"), ("batch_size", "batch"), ("params", "params"), ("flops", "MFLOPs"),
            ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("throughput", "samples/s"),
-           ("peak_mem_mb", "peak MB"), ("artifact_bytes", "size MB"), ("status", "status")]
+           ("loaded_mb", "loaded MB"), ("growth_kb_per_call", "KB/call"), ("artifact_bytes", "size MB"),
+           ("status", "status")]
 
 
 def _cell(key: str, value) -> str:
@@ -65,8 +66,10 @@ def _cell(key: str, value) -> str:
         return f"{value:.3f}"
     if key == "throughput":
         return f"{value:,.0f}"
-    if key == "peak_mem_mb":
+    if key == "loaded_mb":
         return f"{value:.1f}"
+    if key == "growth_kb_per_call":
+        return f"{value:.2f}"
     if key == "artifact_bytes":
         return f"{value / 1e6:.2f}"
     return str(value)

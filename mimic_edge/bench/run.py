@@ -1,7 +1,8 @@
 """The rows: one per preset × backend × model × batch size (docs/design.md §7).
 
 Per row: the backend's set-up (mimic_edge.bench.backends) on seeded random inputs, then its
-`Predictor.predict` timed (mimic_edge.bench.timing), memory watched over set-up and runs.
+`Predictor.predict` timed (mimic_edge.bench.timing); what the loaded artifact holds and what a call adds
+measured the same way for every backend.
 Params and FLOPs are the PyTorch model's, counted once per model and preset.
 
 Every row is kept, whatever happens to the others: a backend this machine lacks is
@@ -13,6 +14,7 @@ its JSON): a run killed from outside keeps every row it finished.
 """
 from __future__ import annotations
 
+import gc
 import math
 import statistics
 import sys
@@ -26,7 +28,7 @@ import torch
 from mimic_edge.bench.backends import SETUPS, BackendUnavailable, Context, artifact_dir
 from mimic_edge.bench.config import BACKENDS, BenchConfig, check_config
 from mimic_edge.bench.flops import flops_breakdown
-from mimic_edge.bench.timing import PeakMemory, percentile, time_runs
+from mimic_edge.bench.timing import memory_in_use_mb, percentile, time_runs
 from mimic_edge.config import get_preset
 from mimic_edge.errors import ConfigError
 from mimic_edge.models import build_model
@@ -86,7 +88,8 @@ def base_row(name: str, preset: str, backend: str, batch: int, seq_len: int, cfg
                 batch_size=batch, seq_len=seq_len, threads=cfg.threads or torch.get_num_threads(),
                 params=static.get("params"), flops=flops["total"] * batch if flops else None,
                 **{f"flops_{part}_per_sample": flops[part] if flops else None for part in PARTS},
-                p50_ms=None, p99_ms=None, throughput=None, peak_mem_mb=None, artifact_bytes=None, note="")
+                p50_ms=None, p99_ms=None, throughput=None, loaded_mb=None, growth_kb_per_call=None, artifact_bytes=None,
+                note="")
 
 
 def bench_row(name: str, preset: str, backend: str, batch: int, seq_len: int, cfg: BenchConfig,
@@ -103,9 +106,7 @@ def bench_row(name: str, preset: str, backend: str, batch: int, seq_len: int, cf
     # what a user hands to predict: float32 numpy arrays in host memory
     inputs: list[np.ndarray] = [x.numpy() for x in example_inputs(model.config, batch, seq_len, cfg.seed)]
     try:
-        with PeakMemory(device) as memory:
-            timed = SETUPS[entry.setup](model, inputs, ctx)
-            times = time_runs(timed.call, cfg.warmup, cfg.iters, device)
+        timed, times, loaded_mb, growth = _set_up_and_time(model, inputs, ctx, cfg, device, static)
     except BackendUnavailable as e:
         return {**row, "status": f"skipped: {e}"}
     except Exception as e:  # one backend's failure (a build error, out of memory...) is its row's alone
@@ -115,8 +116,33 @@ def bench_row(name: str, preset: str, backend: str, batch: int, seq_len: int, cf
         return {**row, "status": f"failed: {error_text(e)}"}
     p50 = statistics.median(times)
     return {**row, "p50_ms": p50, "p99_ms": percentile(times, 99), "throughput": batch / p50 * 1e3,
-            "peak_mem_mb": memory.mb, "artifact_bytes": timed.artifact_bytes, "note": timed.note,
-            "status": "ok"}
+            "loaded_mb": loaded_mb, "growth_kb_per_call": growth, "artifact_bytes": timed.artifact_bytes,
+            "note": timed.note, "status": "ok"}
+
+
+def _set_up_and_time(model, inputs, ctx: Context, cfg: BenchConfig, device: str, static: dict):
+    """(the set-up, the timed calls' ms, MB the loaded artifact holds, KB a timed call adds).
+
+    Memory is measured the same way for every backend (mimic_edge.bench.timing.memory_in_use_mb).
+    A backend's first set-up in a run (per model) is a warm-up, discarded: it imports libraries,
+    exports or compiles into the cache, which is not what a loaded artifact holds. Growth per call
+    is over the timed calls, after the warm-up calls (lazy initialisation, arenas sized)."""
+    setup = SETUPS[ctx.backend.setup]
+    warmed = static.setdefault("warmed", set())
+    if ctx.backend.name not in warmed:
+        setup(model, inputs, ctx)
+        gc.collect()
+        warmed.add(ctx.backend.name)
+    before = memory_in_use_mb(device)
+    timed = setup(model, inputs, ctx)
+    loaded = memory_in_use_mb(device)
+    time_runs(timed.call, cfg.warmup, 0, device)
+    steady = memory_in_use_mb(device)
+    times = time_runs(timed.call, 0, cfg.iters, device)
+    after = memory_in_use_mb(device)
+    loaded_mb = loaded - before if None not in (loaded, before) else None
+    growth = (after - steady) * 1024 / cfg.iters if None not in (after, steady) else None
+    return timed, times, loaded_mb, growth
 
 
 def run_bench(cfg: BenchConfig, progress: bool = False, on_row: Callable[[list[dict]], None] | None = None,

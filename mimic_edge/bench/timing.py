@@ -1,12 +1,14 @@
 """Timing and memory of one bench row.
 
 Timing: `warmup` untimed calls, then `iters` timed calls, each followed by a CUDA synchronise on
-CUDA; p50/p99 are nearest-rank percentiles of the per-call times. Memory: the peak RSS growth
-of the process over set-up and runs on CPU (Linux, from /proc), the peak of torch's CUDA
-allocator on CUDA.
+CUDA; p50/p99 are nearest-rank percentiles of the per-call times. Memory (`memory_in_use_mb`):
+what the process holds, measured the same way for every backend, so that a row can say what
+its loaded artifact holds and how much a call adds (mimic_edge.bench.run).
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 import time
 from pathlib import Path
@@ -52,28 +54,46 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-class PeakMemory:
-    """Peak memory growth over a block: RSS high-water mark on CPU, torch's allocator on CUDA."""
+def memory_in_use_mb(device: str) -> float | None:
+    """The memory this process holds, in MB, for set-up and per-call differences. CPU: what its
+    allocations hold (glibc's mallinfo2: bytes in use, whoever allocated them: ONNX Runtime,
+    torch, numpy), which memory freed and reused does not blur as RSS does; RSS elsewhere. CUDA:
+    the device's memory in use (cudaMemGetInfo, through torch): TensorRT's, ONNX Runtime's and
+    torch's alike, torch's cache emptied first so that it counts what is held. None: not measurable here."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        free, total = torch.cuda.mem_get_info()
+        return (total - free) / 2**20
+    held = _malloc_in_use()
+    if held is not None:
+        return held / 2**20
+    rss_kb = _proc_status_kb("VmRSS")
+    return rss_kb / 1024 if rss_kb is not None else None
 
-    def __init__(self, device: str):
-        self.device = device
-        self.mb: float | None = None
 
-    def __enter__(self):
-        if self.device == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.base = torch.cuda.memory_allocated()
-        else:
-            self.base = _reset_rss_peak()
-        return self
+class _MallInfo2(ctypes.Structure):  # glibc ≥ 2.33, malloc.h
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
 
-    def __exit__(self, *exc):
-        if self.device == "cuda":
-            self.mb = (torch.cuda.max_memory_allocated() - self.base) / 2**20
-        elif self.base is not None:
-            peak = _proc_status_kb("VmHWM")
-            self.mb = max(0, peak - self.base) / 1024 if peak is not None else None
+
+@functools.cache
+def _mallinfo2():
+    try:
+        function = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):  # not glibc, or older than 2.33
+        return None
+    function.restype = _MallInfo2
+    return function
+
+
+def _malloc_in_use() -> int | None:
+    """Bytes allocated and not freed, over every malloc arena: chunks in use plus mmapped ones."""
+    function = _mallinfo2()
+    if function is None:
+        return None
+    info = function()
+    return info.uordblks + info.hblkhd
 
 
 def _proc_status_kb(field: str) -> int | None:
@@ -84,12 +104,3 @@ def _proc_status_kb(field: str) -> int | None:
     except OSError:
         pass
     return None
-
-
-def _reset_rss_peak() -> int | None:
-    """Reset the process's RSS high-water mark to its current RSS (Linux); return that RSS in kB."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return None  # not Linux, or not allowed: memory is reported as not measured
-    return _proc_status_kb("VmRSS")

@@ -229,3 +229,16 @@ def test_a_full_cache_disk_fails_its_rows_in_one_line(tmp_path, monkeypatch):
                                  cache_dir=str(tmp_path), **TINY))
     assert rows[0]["status"] == "ok"
     assert rows[1]["status"].startswith("failed: WriteError: could not write ") and "No space left" in rows[1]["status"]
+
+
+def test_memory_columns_say_what_a_loaded_artifact_holds_for_every_row(tmp_path):
+    """The same quantity on every row, the first included: the ONNX Runtime session holds at least
+    its weights at batch 1 and at batch 8 alike (not the export's memory on the first row and
+    nothing on the next), and a call leaks nothing."""
+    rows = run_bench(BenchConfig(models=("mimic",), backends=("ort-fp32",), batch_sizes=(1, 8), cache_dir=str(tmp_path),
+                                 **TINY))
+    sizes = [r["artifact_bytes"] / 2**20 for r in rows]
+    loaded = [r["loaded_mb"] for r in rows]
+    assert all(held >= 0.9 * size for held, size in zip(loaded, sizes)), loaded
+    assert max(loaded) <= 1.25 * min(loaded), loaded
+    assert all(abs(r["growth_kb_per_call"]) < 64 for r in rows)  # a batch-8 input alone is 8·50·421·4 B = 660 KB

@@ -35,7 +35,7 @@ def test_unavailable_backend_is_skipped_not_measured(monkeypatch):
     monkeypatch.setitem(backends.SETUPS, "missing", setup_missing)
     rows = run_bench(BenchConfig(models=("mimic",), backends=("missing",), batch_sizes=(1,), **TINY))
     assert rows[0]["status"] == "skipped: needs a flux capacitor" and rows[0]["precision"] == "fp16"
-    assert all(rows[0][k] is None for k in ("p50_ms", "p99_ms", "throughput", "peak_mem_mb"))
+    assert all(rows[0][k] is None for k in ("p50_ms", "p99_ms", "throughput", "loaded_mb", "growth_kb_per_call"))
 
 
 def test_triton_backend_on_cpu_is_skipped_with_reason():
