@@ -37,3 +37,14 @@ def test_interleaved_runs_alternate_the_calls_in_rounds():
     times = interleaved_runs(calls, warmup=1, rounds=3, iters=2)
     assert order == ["a", "b"] + ["a", "a", "b", "b"] * 3  # warm-up, then the rounds in turn
     assert {k: len(v) for k, v in times.items()} == {"a": 6, "b": 6} and all(t >= 0 for v in times.values() for t in v)
+
+
+def test_memory_in_use_on_cuda_is_the_devices_not_torchs(monkeypatch):
+    """TensorRT and ONNX Runtime allocate outside torch: the device's memory in use counts them."""
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: calls.append("sync"))
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("empty"))  # held, not cached
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (70 * 2**30, 80 * 2**30))  # (free, total)
+    assert memory_in_use_mb("cuda") == 10 * 1024 and calls == ["sync", "empty"]
