@@ -33,7 +33,12 @@ class ExportConfig:
     seed: int = 0  # fresh weights and the synthetic data
     force: bool = False  # replace an artifact of another model or config under the same name
     format: str = "onnx"  # one of FORMATS (mimic_edge.export.formats)
-    device: str = "cpu"  # one of DEVICES: the device a pt2 package is compiled for (pt2 only)
+    device: str = "cpu"  # one of DEVICES: what a pt2 package is compiled for, or a Triton model's instances run on
+    # --format triton (mimic_edge.export.triton): the model repository's serving settings
+    instances: int = 1  # model instances per device
+    max_queue_delay_us: int = 100  # the dynamic batcher's wait to fill a batch
+    accelerator: str | None = None  # "tensorrt": ONNX Runtime's TensorRT execution accelerator (GPU)
+    model_version: int = 1  # the repository's version folder
 
 
 def model_of(config: ExportConfig) -> str:
@@ -66,12 +71,40 @@ def check_options(config: ExportConfig) -> Precision:
         if config.engine:
             raise ConfigError("--engine builds a TensorRT engine from an ONNX artifact: expected --format onnx "
                               "(the default) with --engine, found --format pt2")
+    elif config.format == "triton":
+        _check_triton(config, entry)
     elif config.device != "cpu":
-        raise ConfigError(f"--device {config.device} chooses what a pt2 package is compiled for: expected "
-                          f"--format pt2 with --device, found --format {config.format} (ONNX artifacts run on "
-                          "any device)")
+        raise ConfigError(f"--device {config.device} chooses what a pt2 package is compiled for or a Triton model "
+                          f"runs on: expected --format pt2 or triton with --device, found --format {config.format} "
+                          "(ONNX artifacts run on any device)")
     for field in ("calib_samples", "valid_samples"):
         value = getattr(config, field)
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{field} must be a positive integer, found {value!r}")
     return entry
+
+
+def _check_triton(config: ExportConfig, entry: Precision) -> None:
+    """A repository whose server would run the artifact by other arithmetic than it was judged by
+    is refused: an artifact is judged by its target (mimic_edge.export.precisions)."""
+    from mimic_edge.export.triton import ACCELERATORS
+
+    if config.engine:
+        raise ConfigError("--engine with --format triton: expected --format onnx --engine (a repository serves the "
+                          "ONNX artifact through Triton's onnxruntime backend)")
+    if config.accelerator is not None and config.accelerator not in ACCELERATORS:
+        raise ConfigError(f"unknown accelerator {config.accelerator!r}: expected one of {', '.join(ACCELERATORS)}")
+    if config.accelerator and config.device != "cuda":
+        raise ConfigError(f"--accelerator {config.accelerator} runs on a GPU: expected --device cuda, found "
+                          f"--device {config.device}")
+    if entry.qdq and config.accelerator != "tensorrt":
+        raise ConfigError(f"{entry.key} (Q/DQ for TensorRT) is judged by TensorRT's int8 arithmetic, which Triton's "
+                          "onnxruntime backend gives only through TensorRT: expected --device cuda --accelerator "
+                          "tensorrt, or --target cpu for CPU instances")
+    if entry.target == "cpu" and config.device != "cpu":
+        raise ConfigError(f"{entry.key} is made for ONNX Runtime's CPU integer kernels: expected --device cpu, "
+                          f"found --device {config.device}")
+    for field, least in (("instances", 1), ("max_queue_delay_us", 0), ("model_version", 1)):
+        value = getattr(config, field)
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ConfigError(f"{field} must be an integer >= {least}, found {value!r}")

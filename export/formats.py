@@ -19,15 +19,15 @@ class Format:
     name: str
     help: str
     built_from: str  # "model": chosen with --format; "onnx": built from the ONNX artifact (--engine)
-    file_name: str  # str.format pattern over {name} (the artifact's), {key} (the precision's), {device}
+    file_name: str  # str.format pattern over {name} (the artifact's), {key} (the precision's), {device}, {version}
     report_name: str  # the validation report's file, same fields
     sidecar: bool  # a JSON sidecar <file>.json beside it, checked before the artifact is loaded
     judged_by: str  # what computes the scores it is validated with (the report's judged_by)
     requires: tuple[str, ...] = ()  # Python modules it needs to be built
 
-    def paths(self, out: str | Path, name: str, key: str = "", device: str = "") -> tuple[Path, Path]:
+    def paths(self, out: str | Path, name: str, key: str = "", device: str = "", version: int = 1) -> tuple[Path, Path]:
         """(artifact, report) in folder `out`."""
-        fields = {"name": name, "key": key, "device": device}
+        fields = {"name": name, "key": key, "device": device, "version": version}
         return Path(out) / self.file_name.format(**fields), Path(out) / self.report_name.format(**fields)
 
     def missing(self) -> list[str]:
@@ -43,6 +43,11 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("pt2", "an AOTInductor package for PyTorch in Python and C++, fp32, for one device", "model",
            "{name}.{device}.pt2", "{name}.{device}.pt2.validation.json", sidecar=True,
            judged_by="the package through mimic_edge.runtime, within its compiled ranges", requires=("torch",)),
+    Format("triton", "a Triton Inference Server model repository: the ONNX artifact, its config.pbtxt "
+           "(onnxruntime backend, dynamic batching)", "model",
+           "{name}-{key}/{version}/model.onnx", "{name}-{key}/{version}/validation.json", sidecar=False,
+           judged_by="ONNX Runtime on this CPU, by the arithmetic of its target (precisions.py), as Triton's "
+                     "onnxruntime backend runs it", requires=("onnx", "onnxruntime", "onnxslim")),
     Format("engine", "a TensorRT engine built from the ONNX artifact (--engine)", "onnx",
            "{name}.{key}.engine", "{name}.{key}.engine.validation.json", sidecar=True,
            judged_by="TensorRT on this GPU, within its profile", requires=("tensorrt", "cuda")),

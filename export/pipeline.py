@@ -37,7 +37,7 @@ import torch
 from mimic_edge.checkpoint import checkpoint_paths, load_checkpoint, read_checkpoint_meta, weights_id
 from mimic_edge.config import DEFAULT_PRESET, MODALITIES, get_preset, model_name
 from mimic_edge.data import check_split, load_dataset
-from mimic_edge.errors import ConfigError, DataError, WriteError
+from mimic_edge.errors import ArtifactValidationError, ConfigError, DataError, WriteError
 from mimic_edge.export import aoti
 from mimic_edge.export.checker import require_tensorrt_compatible
 from mimic_edge.export.config import ExportConfig, check_options, model_of
@@ -70,6 +70,7 @@ class ExportResult:
     # The inputs and PyTorch scores the ONNX artifact was judged on: `reference.save(path)` lets it be
     # judged again where it runs (mimic_edge.export.judge), on another CPU, without torch.
     reference: Reference | None = None
+    model_dir: Path | None = None  # format="triton": the model's folder in the repository
 
 
 @dataclass
@@ -205,7 +206,62 @@ def _export_pt2(config: ExportConfig, entry: Precision, source: Source, log) -> 
                         pt2_path=path)
 
 
-_BUILDERS = {"onnx": _export_onnx, "pt2": _export_pt2}  # one per format built from the model
+def _export_triton(config: ExportConfig, entry: Precision, source: Source, log) -> ExportResult:
+    """The ONNX artifact, exported and validated in a staging folder inside the model's folder
+    (Triton ignores folders whose names are not versions), laid out as a version of a Triton
+    model with its config.pbtxt, then moved into place: the version folder last but one, the
+    config last. Another model's version is replaced only with --force."""
+    from mimic_edge.export.triton import ServingConfig, model_config, precision_mode
+
+    preset = source.model.config.preset
+    name = f"{_artifact_name(config, preset)}-{entry.key}"
+    onnx_path, report_path = FORMATS["triton"].paths(config.out, _artifact_name(config, preset), key=entry.key,
+                                                      version=config.model_version)
+    version_dir, model_dir = onnx_path.parent, onnx_path.parent.parent
+    _refuse_to_replace_another_model(onnx_path, report_path, config, source)
+    serving = ServingConfig(make_profile(config.batch, config.seq or default_seq(get_preset(preset).seq_len)).batch.max,
+                            config.device, config.instances, config.max_queue_delay_us, config.accelerator,
+                            precision_mode=precision_mode(entry.tensorrt_flags))
+    made = not model_dir.exists()
+    try:
+        with _staging(version_dir) as staging:
+            try:
+                onnx = _export_onnx(dataclasses.replace(config, out=str(staging / "onnx"), format="onnx", force=True),
+                                    entry, source, lambda line: log(line) if not line.startswith("wrote ") else None)
+            except ArtifactValidationError as e:  # its report beside the model folder, which Triton ignores
+                failed = atomic_write_json(Path(config.out) / f"{name}.validation.json", e.report)
+                raise ArtifactValidationError(f"{e}; report: {failed}", e.report) from None
+            report = {**onnx.report, "artifact": onnx_path.name, "format": "triton",
+                      "triton": {"model": name, "version": config.model_version, "config": "config.pbtxt",
+                                 "instances": f"{serving.instances} × {serving.device}", "accelerator": serving.accelerator}}
+            text = model_config(name, source.model.config.dims, source.model.config.out_dim, serving)
+            _commit_version(staging, onnx.onnx_path, report, text, onnx_path, report_path)
+    except BaseException:
+        if made:  # a model folder without a version would be an error to Triton: leave none behind
+            shutil.rmtree(model_dir, ignore_errors=True)
+        raise
+    log(f"wrote the Triton model {model_dir} (version {config.model_version}: {onnx_path.name}, "
+        f"{onnx_path.stat().st_size / 1e6:.2f} MB; config.pbtxt; {report_path.name})")
+    return ExportResult(onnx_path, report_path, report, source.fresh, reference=onnx.reference, model_dir=model_dir)
+
+
+def _commit_version(staging: Path, onnx: Path, report: dict, config_text: str, final: Path, report_path: Path) -> None:
+    """Lay out the version folder and config in `staging`, then rename them into the model folder:
+    the version (an older one under its number moved aside first), then config.pbtxt. Only
+    renames after the writes, so a full disk changes nothing in the repository."""
+    version_dir, model_dir = final.parent, final.parent.parent
+    staged = staging / version_dir.name
+    staged.mkdir()
+    os.replace(onnx, staged / final.name)
+    atomic_write_json(staged / report_path.name, report)
+    staged_config = atomic_write_bytes(staging / "config.pbtxt", config_text.encode())
+    if version_dir.exists():  # removed with the staging folder
+        os.replace(version_dir, staging / "replaced")
+    os.replace(staged, version_dir)
+    os.replace(staged_config, model_dir / "config.pbtxt")
+
+
+_BUILDERS = {"onnx": _export_onnx, "pt2": _export_pt2, "triton": _export_triton}  # one per format built from the model
 
 
 # What a write that runs out of room or fails underneath raises: torch's and TensorRT's own writes

@@ -22,6 +22,9 @@ EXAMPLES = """examples:
   mimic-edge export --precision int8                     # fresh weights: tries the pipeline, no model
   mimic-edge export --checkpoint runs/mimic/best --format pt2       # artifacts/mimic-best.cpu.pt2 + its .json
   mimic-edge export --checkpoint runs/mimic/best --format pt2 --device cuda --batch 1:1:32 --seq 1:50:100
+  mimic-edge export --checkpoint runs/mimic/best --format triton --out models/      # models/mimic-best-fp32/
+  mimic-edge export --checkpoint runs/mimic/best --format triton --precision int8 --target cpu --instances 2 --out models/
+  mimic-edge export --checkpoint runs/mimic/best --format triton --precision fp16 --device cuda --accelerator tensorrt --out models/
 """
 
 
@@ -65,10 +68,23 @@ def add_parser(sub) -> None:
     artifact.add_argument("--format", choices=FORMATS, default=defaults.format,
                           help="onnx: N.P.onnx (and --engine); pt2: an AOTInductor package N.<device>.pt2, fp32, "
                                "compiled with torch.export and AOTInductor (a minute or more), with the fused "
-                               f"Triton head on CUDA (default: {defaults.format})")
+                               "Triton head on CUDA; triton: a Triton Inference Server model N-P/ (config.pbtxt, "
+                               f"<version>/model.onnx) (default: {defaults.format})")
     artifact.add_argument("--device", choices=DEVICES, default=defaults.device,
                           help="--format pt2: the device the package is compiled for (cuda needs a CUDA GPU "
-                               f"here, the kind it will run on) (default: {defaults.device})")
+                               "here, the kind it will run on); --format triton: the device the model's instances "
+                               f"run on (default: {defaults.device})")
+    triton = p.add_argument_group("Triton Inference Server model repository (--format triton, docs/serving.md)")
+    triton.add_argument("--instances", type=int, default=defaults.instances, metavar="N",
+                        help=f"model instances per device (default: {defaults.instances})")
+    triton.add_argument("--max-queue-delay-us", type=int, default=defaults.max_queue_delay_us, metavar="US",
+                        help="how long the dynamic batcher waits to fill a batch, microseconds "
+                             f"(default: {defaults.max_queue_delay_us})")
+    triton.add_argument("--accelerator", choices=("tensorrt",), default=None,
+                        help="GPU instances: ONNX Runtime's TensorRT execution accelerator (needed for --precision "
+                             "int8, which is judged by TensorRT's arithmetic)")
+    triton.add_argument("--model-version", type=int, default=defaults.model_version, metavar="N",
+                        help=f"the version folder written (default: {defaults.model_version})")
     engine = p.add_argument_group("TensorRT engine (needs tensorrt and a CUDA GPU) and pt2 shape ranges")
     engine.add_argument("--engine", action="store_true", help="also build a TensorRT engine and its JSON sidecar")
     engine.add_argument("--batch", default=defaults.batch, metavar="MIN:OPT:MAX",
@@ -87,7 +103,9 @@ def run(args) -> int:
     config = ExportConfig(model=args.model, precision=args.precision, target=args.target, checkpoint=args.checkpoint,
                           preset=args.preset, calib_data=args.calib_data, calib_samples=args.calib_samples,
                           batch=args.batch, seq=args.seq, opset=args.opset, engine=args.engine, out=args.out,
-                          format=args.format, device=args.device, force=args.force)
+                          format=args.format, device=args.device, force=args.force, instances=args.instances,
+                          max_queue_delay_us=args.max_queue_delay_us, accelerator=args.accelerator,
+                          model_version=args.model_version)
     result = export(config)
     if result.engine_skipped:
         raise ExportError(f"--engine: {result.engine_skipped}; {result.onnx_path} was written and validated")

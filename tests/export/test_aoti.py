@@ -88,7 +88,7 @@ def test_cli_help_shows_the_pt2_format(capsys):
     with pytest.raises(SystemExit):
         main(["export", "--help"])
     out = capsys.readouterr().out
-    assert "--format {onnx,pt2}" in out and "--device {cpu,cuda}" in out and "--format pt2 --device cuda" in out
+    assert "--format {onnx,pt2,triton}" in out and "--device {cpu,cuda}" in out and "--format pt2 --device cuda" in out
 
 
 # --- what is compiled -----------------------------------------------------------------------

@@ -10,18 +10,21 @@ from mimic_edge.export.formats import FORMATS, MODEL_FORMATS, get_format
 
 
 def test_every_format_names_its_files():
-    assert MODEL_FORMATS == CLI_FORMATS == ("onnx", "pt2") and FORMATS["engine"].built_from == "onnx"
+    assert MODEL_FORMATS == CLI_FORMATS == ("onnx", "pt2", "triton") and FORMATS["engine"].built_from == "onnx"
     assert [str(p) for p in FORMATS["onnx"].paths("out", "mimic-best", key="int8-cpu")] == [
         "out/mimic-best.int8-cpu.onnx", "out/mimic-best.int8-cpu.validation.json"]
     assert [p.name for p in FORMATS["pt2"].paths("out", "m", device="cuda")] == ["m.cuda.pt2",
                                                                                  "m.cuda.pt2.validation.json"]
     assert [p.name for p in FORMATS["engine"].paths("out", "m", key="fp16")] == ["m.fp16.engine",
                                                                                  "m.fp16.engine.validation.json"]
-    assert [f.sidecar for f in FORMATS.values()] == [False, True, True]
+    assert [str(p) for p in FORMATS["triton"].paths("out", "m", key="fp16", version=3)] == [
+        "out/m-fp16/3/model.onnx", "out/m-fp16/3/validation.json"]
+    assert {name: f.sidecar for name, f in FORMATS.items()} == {"onnx": False, "pt2": True, "triton": False,
+                                                                "engine": True}
 
 
 def test_unknown_format_is_refused():
-    with pytest.raises(ConfigError, match="unknown format 'engine': expected one of onnx, pt2"):
+    with pytest.raises(ConfigError, match="unknown format 'engine': expected one of onnx, pt2, triton"):
         get_format("engine")
 
 
