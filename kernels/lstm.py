@@ -207,26 +207,39 @@ def _block_b() -> int:
     return INTERPRETER_BLOCK_B if _INTERPRETED else GPU_BLOCK_B
 
 
-def _projections(x: Tensor, w_ih: Tensor, w_ih_reverse: Tensor) -> Tensor:
-    """(B, L, 8H) = x · [W_ih ; W_ih,reverse]ᵀ: one GEMM for both directions (cuBLAS on a GPU)."""
-    return torch.matmul(x, torch.cat([w_ih, w_ih_reverse]).T)
+def pack_weights(weights: Sequence[Sequence[Tensor]]) -> list[Tensor]:
+    """The kernel's layout of the 3 × 8 nn.LSTM tensors: per modality [W_ih ; W_ih,reverse] (8H, d_m),
+    one GEMM for both directions, then W_hh of every modality and direction (3, 2, 4H, H) and the
+    biases (3, 2, 2, 4H). `bilstm_encoders` packs on every call (5 copies, each a launch on a GPU);
+    a caller whose weights do not change packs once and passes `packed=` (the model does when it
+    runs without gradients: mimic_edge.models.mimic). Differentiable."""
+    w_ih = [torch.cat([w[0], w[4]]) for w in weights]
+    w_hh = torch.stack([w[j] for w in weights for j in (1, 5)]).unflatten(0, (MODALITIES, 2))
+    bias = torch.stack([w[j] for w in weights for j in (2, 3, 6, 7)]).unflatten(0, (MODALITIES, 2, 2))
+    return [*w_ih, w_hh, bias]
+
+
+def _unpack(packed: Sequence[Tensor]) -> list[list[Tensor]]:
+    """`pack_weights` undone, as views: gradients of the 3 × 8 tensors flow back to the packed ones."""
+    *w_ih, w_hh, bias = packed
+    four_h = w_hh.shape[2]
+    return [[w_ih[m][:four_h], w_hh[m, 0], bias[m, 0, 0], bias[m, 0, 1],
+             w_ih[m][four_h:], w_hh[m, 1], bias[m, 1, 0], bias[m, 1, 1]] for m in range(MODALITIES)]
 
 
 @triton_op("mimic_edge::bilstm_encoders", mutates_args=())
-def _bilstm_op(x0: Tensor, x1: Tensor, x2: Tensor, weights: list[Tensor], n0: Optional[Tensor],
+def _bilstm_op(x0: Tensor, x1: Tensor, x2: Tensor, packed: list[Tensor], n0: Optional[Tensor],
                n1: Optional[Tensor], n2: Optional[Tensor]) -> list[Tensor]:
     """The input GEMMs and one launch of the recurrence kernel on checked inputs (see
-    `bilstm_encoders`); weights: the 3 × 8 nn.LSTM tensors flat.
+    `bilstm_encoders`); packed: `pack_weights` of the 3 × 8 nn.LSTM tensors.
 
     The launch shape is chosen here, at run time: a traced graph keeps this op opaque and so
     stays valid for every batch size and sequence length."""
     xs, lengths = (x0, x1, x2), (n0, n1, n2)
-    batch, hidden = x0.shape[0], weights[1].shape[1]
+    *w_ih, w_hh, bias = packed  # (8H, d_m) × 3, (3, 2, 4H, H), (3, 2, 2, 4H)
+    batch, hidden = x0.shape[0], w_hh.shape[-1]
     block_b = _block_b()
-    ws = [weights[8 * m: 8 * m + 8] for m in range(MODALITIES)]
-    projections = [_projections(x, w[0], w[4]) for x, w in zip(xs, ws)]  # (B, L_m, 8H) each
-    w_hh = torch.stack([w[j] for w in ws for j in (1, 5)]).unflatten(0, (MODALITIES, 2))  # (3, 2, 4H, H)
-    bias = torch.stack([w[j] for w in ws for j in (2, 3, 6, 7)]).unflatten(0, (MODALITIES, 2, 2))  # (3, 2, 2, 4H)
+    projections = [torch.matmul(x, w.T) for x, w in zip(xs, w_ih)]  # (B, L_m, 8H): cuBLAS on a GPU
     outs = [x.new_empty((batch, x.shape[1], 2 * hidden)) for x in xs]  # (B, L_m, 2H) each
     length_args = [arg for n in lengths for arg in ((n, n.stride(0)) if n is not None else (None, 0))]
     wrap_triton(_bilstm_kernel)[(triton.cdiv(batch, block_b), MODALITIES, 2)](
@@ -244,16 +257,19 @@ def _bilstm_op(x0: Tensor, x1: Tensor, x2: Tensor, weights: list[Tensor], n0: Op
 
 
 @_bilstm_op.register_fake
-def _bilstm_fake(x0: Tensor, x1: Tensor, x2: Tensor, weights: list[Tensor], n0: Optional[Tensor],
+def _bilstm_fake(x0: Tensor, x1: Tensor, x2: Tensor, packed: list[Tensor], n0: Optional[Tensor],
                  n1: Optional[Tensor], n2: Optional[Tensor]) -> list[Tensor]:
     """Shapes for tracing (torch.compile, torch.export), as kernels/fused_head.py explains."""
-    hidden = weights[1].shape[1]
+    hidden = packed[MODALITIES].shape[-1]  # W_hh's H
     return [x.new_empty((x.shape[0], x.shape[1], 2 * hidden)) for x in (x0, x1, x2)]
 
 
+PACKED = MODALITIES + 2  # tensors of pack_weights
+
+
 def _setup_context(ctx, inputs, output) -> None:
-    x0, x1, x2, weights, n0, n1, n2 = inputs
-    tensors = [x0, x1, x2, *weights]
+    x0, x1, x2, packed, n0, n1, n2 = inputs
+    tensors = [x0, x1, x2, *packed]
     ctx.wants = [x.requires_grad for x in tensors]
     ctx.save_for_backward(*tensors, *(n for n in (n0, n1, n2) if n is not None))
     ctx.has_lengths = [n is not None for n in (n0, n1, n2)]
@@ -263,13 +279,13 @@ def _backward(ctx, grads: list[Tensor]):
     """Gradients of the PyTorch reference (the model's LSTM path), recomputed from the saved
     inputs: what training through the model's path gives (training is not the kernel's job)."""
     saved = list(ctx.saved_tensors)
-    tensors = [x.detach().requires_grad_(want) for x, want in zip(saved[:3 + 8 * MODALITIES], ctx.wants)]
-    stored = iter(saved[3 + 8 * MODALITIES:])
+    tensors = [x.detach().requires_grad_(want) for x, want in zip(saved[:3 + PACKED], ctx.wants)]
+    stored = iter(saved[3 + PACKED:])
     lengths = [next(stored) if has else None for has in ctx.has_lengths]
     wanted = [x for x in tensors if x.requires_grad]
-    xs, weights = tensors[:3], tensors[3:]
+    xs, packed = tensors[:3], tensors[3:]
     with torch.enable_grad():
-        outs = bilstm_encoders_reference(xs, [weights[8 * m: 8 * m + 8] for m in range(MODALITIES)], lengths)
+        outs = bilstm_encoders_reference(xs, _unpack(packed), lengths)
         # outputs that depend on no wanted input (another modality's) have no graph: left out
         pairs = [(out, g) for out, g in zip(outs, grads) if g is not None and out.requires_grad]
         found = iter(torch.autograd.grad([o for o, _ in pairs], wanted, [g for _, g in pairs], allow_unused=True)
@@ -337,7 +353,8 @@ def _check(xs, weights, lengths) -> None:
 
 
 def bilstm_encoders(xs: Sequence[Tensor], weights: Sequence[Sequence[Tensor]],
-                    lengths: Sequence[Tensor | None] | None = None) -> list[Tensor]:
+                    lengths: Sequence[Tensor | None] | None = None, *,
+                    packed: Sequence[Tensor] | None = None) -> list[Tensor]:
     """The outputs [(B, L_m, 2H)] of three bidirectional 1-layer LSTMs, one Triton launch for
     all six recurrences; same signature and values as `bilstm_encoders_reference`.
 
@@ -350,8 +367,9 @@ def bilstm_encoders(xs: Sequence[Tensor], weights: Sequence[Sequence[Tensor]],
     tensors under TRITON_INTERPRET=1. Differentiable: the backward is the reference's. Raises
     KernelInputError (a ValueError) for a bad count, shape, hidden size or empty batch,
     KernelTypeError (a KernelInputError and a TypeError) for a non-tensor, a bad dtype or device.
+    packed: `pack_weights(weights)`, made once by a caller whose weights do not change (it must
+    be of these weights: it is not checked against them).
     """
     lengths = [None] * MODALITIES if lengths is None else lengths
     _check(xs, weights, lengths)
-    flat = [w for ws in weights for w in ws]
-    return _bilstm_op(*xs, flat, *lengths)
+    return _bilstm_op(*xs, list(packed) if packed is not None else pack_weights(weights), *lengths)

@@ -79,6 +79,9 @@ class MIMIC(nn.Module):
             nn.Linear(h, h), nn.ReLU(), nn.Dropout(config.dropout),
             nn.Linear(h, config.out_dim),
         )
+        # The Triton encoder's packed LSTM weights (kernels/lstm.py pack_weights) and what they were
+        # packed from: made once in inference, not per call (see _packed_lstm_weights). Not state.
+        self._lstm_pack: tuple[tuple, list[Tensor]] | None = None
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -121,8 +124,23 @@ class MIMIC(nn.Module):
         from mimic_edge.kernels import bilstm_encoders  # needs triton: imported only when used
 
         weights = [self.encoders[m].lstm_weights() for m in MODALITIES]
-        outs = bilstm_encoders([xs[m] for m in MODALITIES], weights, [lengths.get(m) for m in MODALITIES])
+        outs = bilstm_encoders([xs[m] for m in MODALITIES], weights, [lengths.get(m) for m in MODALITIES],
+                               packed=self._packed_lstm_weights(weights))
         return dict(zip(MODALITIES, outs))
+
+    def _packed_lstm_weights(self, weights: list[list[Tensor]]) -> list[Tensor] | None:
+        """The kernel's packed weights, packed again only when a weight changed (its storage or
+        version: an optimizer step, load_state_dict, .to()). None, so that the kernel packs in the
+        call, while gradients are recorded (they must reach the weights) or a graph is traced (the
+        packing belongs to it)."""
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return None
+        from mimic_edge.kernels.lstm import pack_weights
+
+        key = tuple((w.data_ptr(), w._version, w.device, w.dtype) for ws in weights for w in ws)
+        if self._lstm_pack is None or self._lstm_pack[0] != key:
+            self._lstm_pack = (key, pack_weights(weights))
+        return self._lstm_pack[1]
 
     def representations(self, text: Tensor, audio: Tensor, vision: Tensor,
                         lengths: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
@@ -144,15 +162,18 @@ class MIMIC(nn.Module):
     def fuse(self, h_tilde: Tensor, i_tilde: Tensor, shared: Tensor) -> Tensor:
         """Eqs. 7-11 through the configured fusion head; ablations zero S, I or M exactly."""
         cfg = self.config
-        keep_s, keep_i, keep_m = (float(flag) for flag in (cfg.use_shared, cfg.use_individual, cfg.use_interaction))
         if cfg.fusion_head == "triton" and triton_head_usable(shared.device):
             from mimic_edge.kernels import fusion_head as head  # needs triton: imported only when used
         else:  # chosen, or no Triton for this device (a CPU without TRITON_INTERPRET=1, a Jetson)
             head = fusion_head_reference
+
+        def kept(tensor: Tensor, keep: bool) -> Tensor:  # the tensor itself: no per-call copy of a weight
+            return tensor if keep else torch.zeros_like(tensor)
+
         return head(
-            h_tilde, i_tilde, shared * keep_s,
-            self.fc_m.weight * keep_m, self.fc_m.bias * keep_m,  # zero FC ⇒ M = 0
-            self.fc_i.weight * keep_i, self.fc_i.bias * keep_i,
+            h_tilde, i_tilde, kept(shared, cfg.use_shared),
+            kept(self.fc_m.weight, cfg.use_interaction), kept(self.fc_m.bias, cfg.use_interaction),  # zero FC ⇒ M = 0
+            kept(self.fc_i.weight, cfg.use_individual), kept(self.fc_i.bias, cfg.use_individual),
             self.gate.weight, self.gate.bias,
         )
 

@@ -321,3 +321,19 @@ def test_cpu_tensors_without_the_interpreter_get_one_clear_error():
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "CPU tensors need Triton's interpreter, which is off" in result.stdout
+
+
+def test_packed_weights_give_the_same_outputs_and_round_trip():
+    """`pack_weights` is the layout the op reads; passing it (packed once) changes no output bit,
+    and unpacking gives nn.LSTM's tensors back."""
+    torch.manual_seed(0)
+    lstms = [nn.LSTM(d, 32, batch_first=True, bidirectional=True).to(DEVICE) for d in DIMS]
+    weights = [[w for direction in lstm.all_weights for w in direction] for lstm in lstms]
+    xs = [torch.randn(3, n, d, device=DEVICE) for n, d in zip(SHORT, DIMS)]
+    packed = kernel.pack_weights(weights)
+    assert [tuple(p.shape) for p in packed] == [(256, d) for d in DIMS] + [(3, 2, 128, 32), (3, 2, 2, 128)]
+    assert all(torch.equal(a, b) for ws, us in zip(weights, kernel._unpack(packed)) for a, b in zip(ws, us))
+    with torch.no_grad():
+        plain = bilstm_encoders(xs, weights)
+        reused = bilstm_encoders(xs, weights, packed=packed)
+    assert all(torch.equal(a, b) for a, b in zip(plain, reused))

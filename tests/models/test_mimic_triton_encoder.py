@@ -177,3 +177,24 @@ def test_torch_export_keeps_both_kernels_for_any_batch():
     other, _ = features(torch_encoder, batch=5, seed=4)
     with torch.no_grad():
         assert_same(program.module()(*other), torch_encoder(*other))
+
+
+@needs_device
+def test_inference_packs_the_lstm_weights_once_until_they_change(encoder_calls, monkeypatch):
+    """Per call, the kernel reads the packed weights the model made once (not 5 copies per call,
+    each a launch on a GPU); a weight that changes (load_state_dict) is packed again."""
+    from mimic_edge.kernels import lstm
+
+    packs, pack_weights = [], lstm.pack_weights
+    monkeypatch.setattr(lstm, "pack_weights", lambda weights: packs.append(1) or pack_weights(weights))
+    torch_encoder, triton_encoder = twins()
+    xs, lengths = features(torch_encoder, batch=2)
+    with torch.no_grad():
+        first = triton_encoder(*xs, lengths)
+        again = triton_encoder(*xs, lengths)
+        assert len(packs) == 1 and torch.equal(first, again)
+        torch.manual_seed(5)
+        other = build_model("mimic").to(DEVICE).eval()
+        triton_encoder.load_state_dict(other.state_dict())
+        assert_same(triton_encoder(*xs, lengths), other(*xs, lengths))
+    assert len(packs) == 2
