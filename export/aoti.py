@@ -163,6 +163,11 @@ class ExportLSTM(nn.LSTM):
         return out, (h_n, c_n)
 
 
+# Work on the weights alone (the Triton encoder's packing of the LSTM weights, kernels/lstm.py) runs
+# once when the package is loaded, not in every call: by default AOTInductor computes it per call.
+INDUCTOR_CONFIGS = {"aot_inductor.use_runtime_constant_folding": True}
+
+
 def pt2_model(model: nn.Module, device: str) -> nn.Module:
     """The module compiled for `device`, in eval mode, still on the CPU (build_package moves it):
     `model`'s weights under its config with the package's kernels (`kernel_choices`); every
@@ -277,7 +282,7 @@ def build_package(model: nn.Module, profile: Profile, device: str, path: Path) -
         with _quiet_torch_deprecation():
             aoti_compile_and_package(
                 program, package_path=str(path),
-                inductor_configs={"aot_inductor.metadata": package_metadata(module, profile)})
+                inductor_configs=INDUCTOR_CONFIGS | {"aot_inductor.metadata": package_metadata(module, profile)})
     except Exception as e:  # a compiler error, a lowering AOTInductor lacks
         raise ExportError(f"AOTInductor could not compile the {device} package ({ranges}): {_first_line(e)}") from e
     kernels = package_kernels(module.config, device)

@@ -35,7 +35,7 @@ from mimic_edge.bench.timing import interleaved_runs
 from mimic_edge.config import MODALITIES
 from mimic_edge.data import synthetic
 from mimic_edge.export import ExportConfig, export
-from mimic_edge.export.aoti import export_program, package_metadata, pt2_model
+from mimic_edge.export.aoti import INDUCTOR_CONFIGS, export_program, package_metadata, pt2_model
 from mimic_edge.export.shapes import make_profile
 from mimic_edge.io import atomic_write_json
 from mimic_edge.runtime import load
@@ -69,7 +69,7 @@ def profile_package(model, inputs: list[np.ndarray], calls: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = aoti_compile_and_package(
             export_program(module, profile_ranges, "cpu"), package_path=f"{tmp}/profiled.pt2",
-            inductor_configs={"aot_inductor.metadata": package_metadata(module, profile_ranges),
+            inductor_configs={**INDUCTOR_CONFIGS, "aot_inductor.metadata": package_metadata(module, profile_ranges),
                               "cpp.enable_kernel_profile": True})
         loader = torch._C._aoti.AOTIModelPackageLoader(path, "model", False, 1, -1)
     tensors = [torch.from_numpy(x) for x in inputs]

@@ -329,3 +329,34 @@ def test_a_package_that_fails_validation_is_not_written(artifacts, tmp_path, mon
                log=quiet)
     assert sorted(p.name for p in out.iterdir()) == ["mimic.cpu.pt2.validation.json"]
     assert json.loads((out / "mimic.cpu.pt2.validation.json").read_text())["passed"] is False
+
+
+@pytest.mark.slow  # one small AOTInductor compile: ~10 s
+def test_work_on_the_weights_alone_runs_once_at_load_not_per_call(tmp_path):
+    """The Triton encoder packs the LSTM weights in the graph (kernels/lstm.py pack_weights): with
+    the package's Inductor settings that is constant-folded at load, out of every call's path."""
+    import zipfile
+
+    from torch._inductor import aoti_compile_and_package
+
+    from mimic_edge.export.aoti import INDUCTOR_CONFIGS
+
+    class Packs(torch.nn.Module):  # a concatenation of weights, as pack_weights does, then a GEMM
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Parameter(torch.randn(8, 4)), torch.nn.Parameter(torch.randn(8, 4))
+
+        def forward(self, x):
+            return x @ torch.cat([self.a, self.b]).T
+
+    module = Packs().eval()
+    program = torch.export.export(module, (torch.randn(2, 4),))
+    path = aoti_compile_and_package(program, package_path=str(tmp_path / "p.pt2"), inductor_configs=INDUCTOR_CONFIGS)
+    with zipfile.ZipFile(path) as archive:
+        (wrapper,) = [archive.read(n).decode() for n in archive.namelist() if n.endswith("wrapper.cpp")]
+    call = wrapper.index("cpp_fused_cat_0((")  # where the concatenation kernel is called from
+    caller = wrapper[wrapper.rindex("AOTInductorModel::", 0, call):].split("(", 1)[0]
+    assert wrapper.count("cpp_fused_cat_0((") == 1 and caller == "AOTInductorModel::_const_run_impl"
+    loader = torch._C._aoti.AOTIModelPackageLoader(path, "model", False, 1, -1)
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(loader.boxed_run([x])[0], module(x), rtol=0, atol=1e-6)
