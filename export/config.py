@@ -33,6 +33,7 @@ class ExportConfig:
     seed: int = 0  # fresh weights and the synthetic data
     force: bool = False  # replace an artifact of another model or config under the same name
     format: str = "onnx"  # one of FORMATS (mimic_edge.export.formats)
+    lengths: bool = False  # ONNX inputs for per-sample valid lengths (LENGTHS_INPUTS): padded batches score as alone
     device: str = "cpu"  # one of DEVICES: what a pt2 package is compiled for, or a Triton model's instances run on
     # --format triton (mimic_edge.export.triton): the model repository's serving settings
     instances: int = 1  # model instances per device
@@ -64,6 +65,14 @@ def check_options(config: ExportConfig) -> Precision:
     get_format(config.format)
     if config.device not in DEVICES:
         raise ConfigError(f"unknown device {config.device!r}: expected one of {', '.join(DEVICES)}")
+    if config.lengths and (config.format == "pt2" or config.engine):
+        raise ConfigError(f"--lengths adds inputs to the ONNX graph: expected --format onnx or triton without "
+                          f"--engine, found --format {config.format}{' --engine' if config.engine else ''} (engines "
+                          "and packages with lengths inputs are not made yet)")
+    if config.lengths and not entry.batch_independent:
+        raise ConfigError(f"--lengths: {entry.key} quantizes activations with scales computed over the whole batch, "
+                          "padding included, so a padded batch cannot score each sample as alone: expected "
+                          "--precision fp32, fp16 or int8 (TensorRT's static scales)")
     if config.format == "pt2":
         if entry.key != DEFAULT_PRECISION:
             raise ConfigError(f"--format pt2 compiles the fp32 model (AOTInductor has no fp16/int8 path here): "

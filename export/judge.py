@@ -22,7 +22,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from mimic_edge.config import MODALITIES
+from mimic_edge.config import LENGTHS_INPUTS, MODALITIES
 from mimic_edge.errors import ArtifactError, ArtifactValidationError
 from mimic_edge.export.precisions import Thresholds
 from mimic_edge.io import atomic_write
@@ -93,8 +93,13 @@ class Limits:
 class ParityCase:
     batch: int
     lengths: tuple[int, ...]
-    inputs: dict[str, np.ndarray]  # {"text": (batch, Lt, dt), ...} float32
-    expected: np.ndarray  # the PyTorch model's scores (batch, out)
+    inputs: dict[str, np.ndarray]  # {"text": (batch, Lt, dt), ...} float32; a padded case: + LENGTHS_INPUTS
+    expected: np.ndarray  # the PyTorch model's scores (batch, out); a padded case: each sample's alone
+
+    @property
+    def name(self) -> str:
+        padded = " padded, per-sample lengths" if LENGTHS_INPUTS[MODALITIES[0]] in self.inputs else ""
+        return f"b={self.batch} L={self.lengths}{padded}"
 
 
 @dataclass
@@ -114,7 +119,7 @@ class Reference:
                   **{f"split/{m}": self.split[m] for m in MODALITIES}}
         for i, case in enumerate(self.parity):
             arrays[f"parity{i}/expected"] = case.expected
-            arrays.update({f"parity{i}/{m}": case.inputs[m] for m in MODALITIES})
+            arrays.update({f"parity{i}/{name}": array for name, array in case.inputs.items()})
         meta = {"run_batch": self.run_batch, "not_run": self.not_run,
                 "parity": [{"batch": c.batch, "lengths": list(c.lengths)} for c in self.parity]}
         def write(tmp: str) -> None:
@@ -128,7 +133,9 @@ class Reference:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
-                parity = [ParityCase(c["batch"], tuple(c["lengths"]), {m: z[f"parity{i}/{m}"] for m in MODALITIES},
+                parity = [ParityCase(c["batch"], tuple(c["lengths"]),
+                                     {k.split("/", 1)[1]: z[k] for k in z.files
+                                      if k.startswith(f"parity{i}/") and not k.endswith("/expected")},
                                      z[f"parity{i}/expected"]) for i, c in enumerate(meta["parity"])]
                 return cls(parity, {m: z[f"split/{m}"] for m in MODALITIES}, z["split/expected"], z["split/labels"],
                            meta["run_batch"], meta["not_run"])
@@ -138,8 +145,12 @@ class Reference:
 
 
 def predictor_runner(predictor) -> ArtifactRunner:
-    """The runner of a mimic_edge.runtime predictor: its `predict`, input checks included."""
-    return lambda inputs: predictor.predict(*(inputs[m] for m in MODALITIES))
+    """The runner of a mimic_edge.runtime predictor: its `predict`, input checks included; the
+    per-sample lengths of a padded case passed as `lengths`."""
+    def run(inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        lengths = {m: inputs[LENGTHS_INPUTS[m]] for m in MODALITIES if LENGTHS_INPUTS[m] in inputs}
+        return predictor.predict(*(inputs[m] for m in MODALITIES), **({"lengths": lengths} if lengths else {}))
+    return run
 
 
 def run_batched(run: ArtifactRunner, split: Mapping[str, np.ndarray], batch: int) -> np.ndarray:
@@ -156,8 +167,7 @@ def judge(run: ArtifactRunner, reference: Reference, thresholds: Thresholds, pre
     by_lengths: dict[tuple, list] = {}
     for case in reference.parity:
         found = run(case.inputs)
-        checks.append(Check(f"parity b={case.batch} L={case.lengths} max_abs", _max_abs(case.expected, found),
-                            thresholds.max_abs, False))
+        checks.append(Check(f"parity {case.name} max_abs", _max_abs(case.expected, found), thresholds.max_abs, False))
         by_lengths.setdefault(case.lengths, []).append((case.expected, found))
     for lengths, pairs in by_lengths.items():  # SQNR of one score is a relative error: pool the batches
         expected, found = (np.concatenate(side) for side in zip(*pairs))

@@ -62,7 +62,7 @@ import torch
 from onnx import numpy_helper
 
 from mimic_edge import __version__
-from mimic_edge.config import MODALITIES, OUTPUT_NAME, model_name
+from mimic_edge.config import LENGTHS_INPUTS, MODALITIES, OUTPUT_NAME, model_name
 from mimic_edge.errors import ConfigError
 
 DEFAULT_OPSET = 17
@@ -76,10 +76,24 @@ def check_opset(opset: int) -> None:
                           f"(≥ {lo}) that every TensorRT 10.x parses (≤ {hi})")
 
 
-def dynamic_axes() -> dict[str, dict[int, str]]:
+def dynamic_axes(lengths: bool = False) -> dict[str, dict[int, str]]:
     """Batch shared by all inputs; one sequence axis per modality (unaligned data)."""
     axes = {m: {0: "batch", 1: f"seq_{m}"} for m in MODALITIES}
+    if lengths:
+        axes.update({LENGTHS_INPUTS[m]: {0: "batch"} for m in MODALITIES})
     return {**axes, OUTPUT_NAME: {0: "batch"}}
+
+
+class _WithLengths(torch.nn.Module):
+    """The model with its per-sample valid lengths as three more inputs (B,) int64: a padded batch
+    is scored as each sample alone (the model masks padding: mimic_edge.models.common)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, text, audio, vision, text_lengths, audio_lengths, vision_lengths):
+        return self.model(text, audio, vision, {"text": text_lengths, "audio": audio_lengths, "vision": vision_lengths})
 
 
 @contextlib.contextmanager
@@ -95,26 +109,33 @@ def _no_mha_fastpath():
         torch.backends.mha.set_fastpath_enabled(before)
 
 
-def to_onnx(model: torch.nn.Module, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
-    """Trace `model` in eval mode (dropout off) and return the lean, stamped FP32 graph."""
+def to_onnx(model: torch.nn.Module, opset: int = DEFAULT_OPSET, lengths: bool = False) -> onnx.ModelProto:
+    """Trace `model` in eval mode (dropout off) and return the lean, stamped FP32 graph; with
+    `lengths`, with the inputs LENGTHS_INPUTS too (per-sample valid lengths, stamped "lengths")."""
     check_opset(opset)
     model = model.eval()
     dims = model.config.dims
     # Example lengths differ per modality and from the batch size, so that no axis is
     # mistaken for another while tracing; values do not matter.
     example = tuple(torch.zeros(2, 3 + i, dims[m]) for i, m in enumerate(MODALITIES))
+    names = list(MODALITIES)
+    if lengths:  # eval() on the wrapper too: export restores its mode, and with it the model's
+        model = _WithLengths(model).eval()
+        example += tuple(torch.tensor([3 + i, 1]) for i in range(len(MODALITIES)))  # valid lengths, distinct
+        names += [LENGTHS_INPUTS[m] for m in MODALITIES]
     buffer = io.BytesIO()
     with torch.no_grad(), _no_mha_fastpath(), warnings.catch_warnings():
         # TracerWarnings flag shapes read as Python numbers (d_model for 1/√D): constant by design.
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model, example, buffer, dynamo=False, opset_version=opset,
-            input_names=list(MODALITIES), output_names=[OUTPUT_NAME], dynamic_axes=dynamic_axes(),
+            input_names=names, output_names=[OUTPUT_NAME], dynamic_axes=dynamic_axes(lengths),
             do_constant_folding=True,
         )
     proto = onnx.load_from_string(buffer.getvalue())
-    return stamp(lean(proto), {"model": model_name(model.config), "preset": model.config.preset,
-                               "config_digest": model.config.digest()})  # convert() stamps the precision
+    config = model.model.config if lengths else model.config
+    return stamp(lean(proto), {"model": model_name(config), "preset": config.preset, "config_digest": config.digest(),
+                               **({"lengths": "per-sample"} if lengths else {})})  # convert() stamps the precision
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,14 +144,15 @@ def to_onnx(model: torch.nn.Module, opset: int = DEFAULT_OPSET) -> onnx.ModelPro
 
 def lean(model: onnx.ModelProto, *, drop_zero_lstm_states: bool = True) -> onnx.ModelProto:
     """The model-specific rewrites (zero LSTM initial states dropped when `drop_zero_lstm_states`,
-    Gather(i) of a freshly stacked tensor bypassed), then onnxslim for the rest, doc strings
-    stripped. Also run on the fp16 and int8 graphs after their conversion (export/precision.py);
+    Gather(i) of a freshly stacked tensor bypassed), then onnxslim for the rest, identical
+    initializers shared, doc strings stripped. Also run on the fp16 and int8 graphs after their conversion (export/precision.py);
     onnxslim folds no QuantizeLinear/DequantizeLinear, so the int8 Q/DQ and weights stay."""
     graph = model.graph
     if drop_zero_lstm_states:
         _drop_zero_lstm_states(graph)
     _bypass_stack_then_index(graph)
     model = _slim(model)
+    _share_identical_initializers(model.graph)  # after onnxslim, whose constant folding makes them
     strip_doc_strings(model)
     return model
 
@@ -185,6 +207,31 @@ def _drop_zero_lstm_states(graph: onnx.GraphProto) -> None:
             inputs.pop()
         del node.input[:]
         node.input.extend(inputs)
+
+
+def _share_identical_initializers(graph: onnx.GraphProto) -> None:
+    """One initializer where several hold the same bytes (type, shape, data): the graph with lengths
+    runs each LSTM twice, and the exporter writes its weights twice (0.53 MB of 1.8 MB for MIMIC).
+    Left alone in a graph with subgraphs, whose nodes may name outer initializers."""
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
+        return
+    first: dict[tuple, str] = {}
+    renamed: dict[str, str] = {}
+    kept = []
+    for tensor in graph.initializer:
+        key = (tensor.data_type, tuple(tensor.dims), tensor.raw_data)
+        if tensor.raw_data and key in first:
+            renamed[tensor.name] = first[key]
+            continue
+        first.setdefault(key, tensor.name)
+        kept.append(tensor)
+    if not renamed:
+        return
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            node.input[i] = renamed.get(name, name)
 
 
 def _bypass_stack_then_index(graph: onnx.GraphProto) -> None:

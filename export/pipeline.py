@@ -127,19 +127,19 @@ def _export_onnx(config: ExportConfig, entry: Precision, source: Source, log) ->
     onnx_path, report_path = FORMATS["onnx"].paths(config.out, _artifact_name(config, preset), key=entry.key)
     _refuse_to_replace_another_model(onnx_path, report_path, config, source)
 
-    artifact = convert(to_onnx(model, config.opset), entry, calib)
+    artifact = convert(to_onnx(model, config.opset, lengths=config.lengths), entry, calib)
     stamp(artifact, {"weights": source.weights, "config": json.dumps(model.config.to_dict(), sort_keys=True)})
     if entry.tensorrt:
         require_tensorrt_compatible(artifact, onnx_path.name)
     data = to_bytes(artifact)
 
     log(f"validating {onnx_path.name} against PyTorch ({len(valid['regression_labels'])} samples):")
-    judged_against = reference(model, valid)
+    judged_against = reference(model, valid, padded=config.lengths)
     report = validate(data, entry, model, valid, log, name=onnx_path.name, ref=judged_against)
     report.update(artifact=onnx_path.name, artifact_sha256=hashlib.sha256(data).hexdigest(),
                   artifact_bytes=len(data), model=config.model, preset=preset, target=entry.target,
                   config_digest=model.config.digest(), weights=source.weights,
-                  recipe=recipe(entry, config.opset),
+                  recipe=recipe(entry, config.opset), lengths=config.lengths,
                   calibration={"data": config.calib_data, "samples": len(calib[MODALITIES[0]])} if calib else None)
     with _staging(onnx_path) as staging:
         staged = atomic_write_bytes(staging / onnx_path.name, data)
@@ -234,7 +234,7 @@ def _export_triton(config: ExportConfig, entry: Precision, source: Source, log) 
             report = {**onnx.report, "artifact": onnx_path.name, "format": "triton",
                       "triton": {"model": name, "version": config.model_version, "config": "config.pbtxt",
                                  "instances": f"{serving.instances} × {serving.device}", "accelerator": serving.accelerator}}
-            text = model_config(name, source.model.config.dims, source.model.config.out_dim, serving)
+            text = model_config(name, source.model.config.dims, source.model.config.out_dim, serving, config.lengths)
             _commit_version(staging, onnx.onnx_path, report, text, onnx_path, report_path)
     except BaseException:
         if made:  # a model folder without a version would be an error to Triton: leave none behind

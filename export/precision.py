@@ -30,7 +30,7 @@ from typing import Callable, Mapping
 import numpy as np
 import onnx
 
-from mimic_edge.config import MODALITIES
+from mimic_edge.config import LENGTHS_INPUTS, MODALITIES
 from mimic_edge.errors import ConfigError
 from mimic_edge.export.checker import RECURRENT_STATES
 from mimic_edge.export.onnx import lean, stamp
@@ -111,7 +111,8 @@ def to_int8(model: onnx.ModelProto, calibration: Calibration | None = None) -> o
     with tempfile.TemporaryDirectory(prefix="mimic-edge-int8-") as tmp, _quiet_root_logger():
         out = Path(tmp) / "int8.onnx"
         quantize_static(
-            _copy(model), out, _CalibrationReader(calibration),  # the quantizer edits the graph it is given
+            _copy(model), out, _CalibrationReader(calibration, lengths=takes_lengths(model)),  # the quantizer
+            # edits the graph it is given: a copy
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,  # TensorRT: int8 only
             per_channel=True,
@@ -177,19 +178,26 @@ class _CalibrationReader:
     cut to a fraction of its length that cycles over CALIB_LENGTH_FRACTIONS (onnxruntime's
     CalibrationDataReader protocol: `get_next()` until None)."""
 
-    def __init__(self, calibration: Calibration):
+    def __init__(self, calibration: Calibration, lengths: bool = False):
+        """`lengths`: the graph takes per-sample lengths too (LENGTHS_INPUTS): every step is valid."""
         n = len(calibration[MODALITIES[0]])
         fractions = CALIB_LENGTH_FRACTIONS
         # at least one batch per fraction, so that every modality meets every length
         batch = max(1, min(CALIB_BATCH, math.ceil(n / len(fractions))))
-        self._batches = iter([
-            {m: _crop(calibration[m][i:i + batch], fractions[(k + j) % len(fractions)])
-             for j, m in enumerate(MODALITIES)}
-            for k, i in enumerate(range(0, n, batch))
-        ])
+        batches = [{m: _crop(calibration[m][i:i + batch], fractions[(k + j) % len(fractions)])
+                    for j, m in enumerate(MODALITIES)} for k, i in enumerate(range(0, n, batch))]
+        if lengths:
+            for feeds in batches:
+                feeds.update({LENGTHS_INPUTS[m]: np.full(len(x), x.shape[1], np.int64) for m, x in list(feeds.items())})
+        self._batches = iter(batches)
 
     def get_next(self):
         return next(self._batches, None)
+
+
+def takes_lengths(model: onnx.ModelProto) -> bool:
+    """The graph has the per-sample lengths inputs (exported with --lengths)."""
+    return set(LENGTHS_INPUTS.values()) <= {i.name for i in model.graph.input}
 
 
 def _crop(x: np.ndarray, fraction: float) -> np.ndarray:

@@ -62,6 +62,9 @@ class Precision:
     # How a CPU judges the artifact (mimic_edge.export.validate, mimic_edge.runtime.onnx_predictor):
     qdq: bool = False  # explicit Q/DQ pairs, run in float on a CPU: the int8 math TensorRT implements
     integer_kernels: bool = False  # run by ONNX Runtime's CPU integer kernels: judged by this host's
+    # A sample's scores do not depend on the other samples of its batch (false for dynamic quantization,
+    # whose activation scales are computed over the whole batch, padding included): --lengths needs it.
+    batch_independent: bool = True
 
     @property
     def key(self) -> str:
@@ -92,7 +95,7 @@ PRECISIONS: dict[str, Precision] = {p.key: p for p in (
     # stay float and Q/DQ pairs cost a reformat each): docs/export.md, "INT8 on CPUs".
     Precision("int8", "dynamic int8 for ONNX Runtime's CPU integer kernels, LSTMs included", "to_int8_cpu",
               Thresholds(max_abs=0.1, sqnr_db=15.0, mae_delta=0.02, acc2_delta=0.03), target="cpu",
-              integer_kernels=True),
+              integer_kernels=True, batch_independent=False),
 )}
 PRECISION_NAMES = tuple(dict.fromkeys(p.name for p in PRECISIONS.values()))  # what --precision takes
 TARGETS = tuple(dict.fromkeys(p.target for p in PRECISIONS.values()))  # what --target takes

@@ -3,7 +3,8 @@ artifact served by Triton's own onnxruntime backend, on CPU or GPU instances, wi
 batching; on a GPU, optionally through ONNX Runtime's TensorRT execution accelerator.
 
     OUT/<model>/config.pbtxt        inputs text, audio, vision (TYPE_FP32, dims [-1, d_m]: any
-                                    length), output score (TYPE_FP32, [out]), max_batch_size,
+                                    length; with --lengths also text_lengths... TYPE_INT64),
+                                    output score (TYPE_FP32, [out]), max_batch_size,
                                     dynamic_batching, one instance group
     OUT/<model>/<version>/model.onnx
     OUT/<model>/<version>/validation.json
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mimic_edge.config import MODALITIES, OUTPUT_NAME
+from mimic_edge.config import LENGTHS_INPUTS, MODALITIES, OUTPUT_NAME
 
 KINDS = {"cpu": "KIND_CPU", "cuda": "KIND_GPU"}  # --device → the instance group's kind
 ACCELERATORS = ("tensorrt",)  # --triton-accelerator: ONNX Runtime's execution accelerators on a GPU
@@ -34,10 +35,15 @@ class ServingConfig:
     precision_mode: str = "FP32"  # what the TensorRT accelerator builds in: FP32, FP16, INT8 (the artifact's)
 
 
-def model_config(name: str, dims: dict[str, int], out_dim: int, serving: ServingConfig) -> str:
-    """config.pbtxt for the onnxruntime backend. Requests of different lengths are not batched
-    together: Triton's dynamic batcher joins requests whose shapes agree but for the batch."""
-    inputs = ",\n".join(f'  {{ name: "{m}" data_type: TYPE_FP32 dims: [ -1, {dims[m]} ] }}' for m in MODALITIES)
+def model_config(name: str, dims: dict[str, int], out_dim: int, serving: ServingConfig, lengths: bool = False) -> str:
+    """config.pbtxt for the onnxruntime backend. Triton's dynamic batcher joins requests whose
+    shapes agree but for the batch: with `lengths` (an artifact exported with --lengths), clients
+    that pad to a common length and send each sample's lengths share batches, scored as alone."""
+    specs = [f'  {{ name: "{m}" data_type: TYPE_FP32 dims: [ -1, {dims[m]} ] }}' for m in MODALITIES]
+    if lengths:  # one int64 per sample: [1] per request item, reshaped to the graph's (batch,)
+        specs += [f'  {{ name: "{LENGTHS_INPUTS[m]}" data_type: TYPE_INT64 dims: [ 1 ] reshape: {{ shape: [ ] }} }}'
+                  for m in MODALITIES]
+    inputs = ",\n".join(specs)
     lines = [
         f'name: "{name}"',
         'backend: "onnxruntime"',

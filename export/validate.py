@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from mimic_edge.config import MODALITIES
+from mimic_edge.config import LENGTHS_INPUTS, MODALITIES
 from mimic_edge.export.judge import (RUN_BATCH, ArtifactRunner, Limits, ParityCase, Reference, agreement, judge,
                                      parity_cases, predictor_runner, raise_if_failed, run_batched)
 from mimic_edge.export.precisions import Precision
@@ -29,8 +29,11 @@ __all__ = ["Limits", "host", "judged_by", "predictor_runner", "raise_if_failed",
            "validate_runner"]
 
 
-def reference(model: torch.nn.Module, valid: Mapping[str, np.ndarray], limits: Limits = Limits()) -> Reference:
-    """The parity cases and the validation split that `limits` admits, with `model`'s scores."""
+def reference(model: torch.nn.Module, valid: Mapping[str, np.ndarray], limits: Limits = Limits(),
+              padded: bool = False) -> Reference:
+    """The parity cases and the validation split that `limits` admits, with `model`'s scores.
+    `padded` (an artifact with lengths inputs): also a padded batch of samples of different
+    lengths, judged against each sample run alone, unpadded."""
     model = model.eval()
     seq_len = valid[MODALITIES[0]].shape[1]
     cases = parity_cases(seq_len)
@@ -38,6 +41,8 @@ def reference(model: torch.nn.Module, valid: Mapping[str, np.ndarray], limits: L
     for batch, lengths in (c for c in cases if limits.admits(*c)):
         inputs = _slice_inputs(valid, batch, lengths)
         parity.append(ParityCase(batch, lengths, inputs, _run_torch(model, inputs)))
+    if padded:
+        parity.append(_padded_case(model, valid, seq_len))
     run_batch = min(RUN_BATCH, limits.max_batch or RUN_BATCH)
     length = min(seq_len, limits.seq[1]) if limits.seq else seq_len
     split = {m: np.ascontiguousarray(valid[m][:, :length], dtype=np.float32) for m in MODALITIES}
@@ -54,7 +59,7 @@ def validate(artifact: bytes, entry: Precision, model: torch.nn.Module, valid: M
     valid)` when the caller has it already."""
     # Threads sleep between runs: validation alternates with PyTorch, which needs the cores.
     predictor = OnnxPredictor.from_bytes(artifact, name, providers=["CPUExecutionProvider"], spinning=False)
-    ref = ref if ref is not None else reference(model, valid)
+    ref = ref if ref is not None else reference(model, valid, padded=predictor.takes_lengths)
     report = judge(predictor_runner(predictor), ref, entry.thresholds, entry.key, log)
     report["onnxruntime_optimization"] = ORT_OPTIMIZATION
     report["judged_by"] = judged_by(entry)
@@ -97,6 +102,21 @@ def validate_runner(run: ArtifactRunner, entry: Precision, model: torch.nn.Modul
     Parity cases outside `limits` are listed as not run; the validation set is run in batches
     and at a length the limits admit."""
     return judge(run, reference(model, valid, limits), entry.thresholds, entry.key, log)
+
+
+PADDED_FRACTIONS = ((1.0, 0.4, 0.7), (0.2, 1.0, 0.1), (0.5, 0.06, 1.0), (0.02, 0.3, 0.5))  # per sample, per modality
+
+
+def _padded_case(model: torch.nn.Module, valid: Mapping[str, np.ndarray], seq_len: int) -> ParityCase:
+    """Four samples padded to the split's length, each modality's valid length its own (the
+    padding is the split's real data past it: it must change nothing); expected: each alone."""
+    n = len(PADDED_FRACTIONS)
+    lengths = np.array([[max(1, round(seq_len * f)) for f in sample] for sample in PADDED_FRACTIONS], np.int64)
+    inputs = _slice_inputs(valid, n, (seq_len,) * len(MODALITIES))
+    alone = [_run_torch(model, {m: inputs[m][i:i + 1, :lengths[i, k]] for k, m in enumerate(MODALITIES)})
+             for i in range(n)]
+    inputs.update({LENGTHS_INPUTS[m]: lengths[:, k].copy() for k, m in enumerate(MODALITIES)})
+    return ParityCase(n, (seq_len,) * len(MODALITIES), inputs, np.concatenate(alone))
 
 
 def _slice_inputs(split: Mapping[str, np.ndarray], batch: int, lengths: tuple[int, ...]) -> dict[str, np.ndarray]:

@@ -14,6 +14,9 @@ from mimic_edge.errors import ConfigError
 
 MODALITIES = ("text", "audio", "vision")  # input order everywhere: CLI, ONNX, runtime
 OUTPUT_NAME = "score"  # the one output of every artifact: ONNX, TensorRT engine, runtime
+# Per-sample valid lengths (B,) int64, inputs of artifacts exported with --lengths: a padded batch is
+# scored as each sample alone
+LENGTHS_INPUTS = {m: f"{m}_lengths" for m in MODALITIES}
 EXECUTION_FIELDS = ("fusion_head", "encoder")  # how MIMIC runs (PyTorch or Triton), not what it computes
 
 

@@ -89,10 +89,14 @@ def check_inputs(
                                  f"{np.finfo(np.float32).max:.3g}): expected features finite as float32, "
                                  f"the dtype the models run in")
     if lengths is not None:
+        if not isinstance(lengths, Mapping):
+            raise InputError(f"lengths: expected a dict of modality → (batch,) integers, found {type(lengths).__name__}")
         for m, n in lengths.items():
             if m not in MODALITIES:
                 raise InputError(f"lengths: unknown modality {m!r}, expected some of {list(MODALITIES)}")
             n = np.asarray(n.cpu() if hasattr(n, "cpu") else n)
+            if n.dtype.kind not in "iu":
+                raise InputError(f"lengths[{m}]: expected integers, found dtype {n.dtype}")
             seq_len = inputs[m].shape[1]
             if n.shape != (batch,):
                 raise InputError(f"lengths[{m}]: expected shape ({batch},), found {n.shape}")

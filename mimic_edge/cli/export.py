@@ -61,6 +61,10 @@ def add_parser(sub) -> None:
     artifact.add_argument("--calib-samples", type=int, default=DEFAULT_CALIB_SAMPLES, metavar="N",
                           help=f"INT8 calibration samples (default: {DEFAULT_CALIB_SAMPLES})")
     artifact.add_argument("--opset", type=int, default=defaults.opset, help="ONNX opset, 17-20 (default: 17)")
+    artifact.add_argument("--lengths", action="store_true",
+                          help="ONNX inputs text_lengths, audio_lengths, vision_lengths (int64, per sample): a batch "
+                               "padded to one length is scored as each sample alone (what a server batching requests "
+                               "needs); without them every step of every sequence counts")
     artifact.add_argument("--out", default=defaults.out, metavar="DIR", help="output folder (default: artifacts)")
     artifact.add_argument("--force", action="store_true",
                           help="replace an artifact of another model or config under the same name (re-exporting "
@@ -105,7 +109,7 @@ def run(args) -> int:
                           batch=args.batch, seq=args.seq, opset=args.opset, engine=args.engine, out=args.out,
                           format=args.format, device=args.device, force=args.force, instances=args.instances,
                           max_queue_delay_us=args.max_queue_delay_us, accelerator=args.accelerator,
-                          model_version=args.model_version)
+                          model_version=args.model_version, lengths=args.lengths)
     result = export(config)
     if result.engine_skipped:
         raise ExportError(f"--engine: {result.engine_skipped}; {result.onnx_path} was written and validated")

@@ -3,7 +3,9 @@
 The model is an ONNX artifact, a TensorRT engine, an AOTInductor package or a checkpoint
 (mimic_edge.runtime.load);
 the input is an .npz with arrays text, audio, vision of shape (batch, seq_len, dim), or a folder
-with text.npy, audio.npy, vision.npy. Prints one line of scores per sample, or JSON.
+with text.npy, audio.npy, vision.npy; a padded batch adds text_lengths, audio_lengths,
+vision_lengths (batch,) integers, for a checkpoint or an artifact exported with --lengths. Prints
+one line of scores per sample, or JSON.
 """
 from __future__ import annotations
 
@@ -38,9 +40,12 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from mimic_edge.runtime import load, read_inputs
 
+    from mimic_edge.config import LENGTHS_INPUTS
+
     predictor = load(args.model, allow_foreign=args.allow_foreign)
     inputs = read_inputs(args.input)
-    scores = predictor.predict(inputs["text"], inputs["audio"], inputs["vision"])  # (B, out)
+    lengths = {m: inputs[name] for m, name in LENGTHS_INPUTS.items() if name in inputs}  # a padded batch
+    scores = predictor.predict(inputs["text"], inputs["audio"], inputs["vision"], **({"lengths": lengths} if lengths else {}))
     if args.json:
         print(json.dumps({"model": str(args.model), "backend": predictor.backend, "scores": scores.tolist()}))
     else:

@@ -41,8 +41,10 @@ class Predictor(Protocol):
     dims: dict[str, int]  # feature dim per modality, read from the artifact
     out_dim: int | None  # columns of the output
 
-    def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
-        """(B, L_m, d_m) numpy arrays or torch tensors → float32 numpy (B, out)."""
+    def predict(self, text: Any, audio: Any, vision: Any, lengths: Any = None) -> np.ndarray:
+        """(B, L_m, d_m) numpy arrays or torch tensors → float32 numpy (B, out). `lengths`: per
+        modality (B,) valid lengths of a padded batch, where the artifact takes them (a checkpoint;
+        an ONNX artifact exported with --lengths); elsewhere an InputError."""
         ...
 
 

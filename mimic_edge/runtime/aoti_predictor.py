@@ -24,7 +24,7 @@ import torch
 
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactError, ConfigError
-from mimic_edge.runtime.inputs import check_scores, prepare_inputs
+from mimic_edge.runtime.inputs import check_scores, prepare_inputs, refuse_lengths
 from mimic_edge.sidecar import PACKAGE, check_record, read_record
 
 _THIS_THREAD = threading.local()  # the OpenMP thread count `predict` last set in this thread
@@ -129,7 +129,8 @@ class AotiPredictor:
         self._run = loader.boxed_run
         self._lock = threading.Lock()
 
-    def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
+    def predict(self, text: Any, audio: Any, vision: Any, lengths: Any = None) -> np.ndarray:
+        refuse_lengths(lengths, self.path)
         feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range)
         tensors = [torch.from_numpy(feeds[m]).to(self.device) for m in MODALITIES]
         threads = torch.get_num_threads()

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from mimic_edge.config import MODALITIES
+from mimic_edge.config import LENGTHS_INPUTS, MODALITIES
 from mimic_edge.errors import ArtifactError, InputError
 from mimic_edge.io import atomic_write, check_array_sizes
 from mimic_edge.input_checks import check_inputs
@@ -28,13 +28,36 @@ def prepare_inputs(
     dims: Mapping[str, int],
     seq_range: Mapping[str, tuple[int, int]] | None = None,
     batch_range: tuple[int, int] | None = None,
+    lengths: Mapping[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Validate (docs/design.md §9) and return C-contiguous float32 numpy arrays keyed by modality."""
+    """Validate (docs/design.md §9) and return C-contiguous float32 numpy arrays keyed by modality.
+    `lengths` (per modality, (B,) valid lengths in [1, L_m]) are checked here; see `lengths_feeds`."""
     inputs = dict(zip(MODALITIES, (text, audio, vision)))
-    batch = check_inputs(inputs, dims, seq_range=seq_range)
+    batch = check_inputs(inputs, dims, lengths=lengths, seq_range=seq_range)
     if batch_range is not None and not batch_range[0] <= batch <= batch_range[1]:
         raise InputError(f"batch size {batch} is outside the supported range [{batch_range[0]}, {batch_range[1]}]")
     return {m: _as_float32(x) for m, x in inputs.items()}
+
+
+def refuse_lengths(lengths: Mapping[str, Any] | None, path: Path | str) -> None:
+    """For artifacts without lengths inputs (TensorRT engines, .pt2 packages): one InputError."""
+    if lengths is not None:
+        raise InputError(f"{path}: lengths given, but this artifact has no lengths inputs: expected none (pad "
+                         "nothing), or an ONNX artifact exported with --lengths")
+
+
+def lengths_feeds(lengths: Mapping[str, Any] | None, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """(B,) int64 per modality, for a model that takes lengths: the checked `lengths` given, and
+    every step of a sequence where none is given for its modality."""
+    lengths = lengths or {}
+    out = {}
+    for m, x in feeds.items():
+        given = lengths.get(m)
+        if given is None:
+            out[m] = np.full(len(x), x.shape[1], np.int64)
+        else:
+            out[m] = np.ascontiguousarray(given.cpu() if hasattr(given, "cpu") else given, dtype=np.int64)
+    return out
 
 
 def check_scores(scores: np.ndarray, path: Path | str) -> np.ndarray:
@@ -60,10 +83,12 @@ def _as_float32(x: Any) -> np.ndarray:
 
 
 def read_inputs(path: str | Path) -> dict[str, np.ndarray]:
-    """Read `text`, `audio`, `vision` from an `.npz` file or a folder of `.npy` files (unchecked)."""
+    """Read `text`, `audio`, `vision` from an `.npz` file or a folder of `.npy` files (unchecked),
+    and `text_lengths`, `audio_lengths`, `vision_lengths` where present (a padded batch)."""
     path = Path(path)
     if path.is_dir():
-        return {m: _load_npy(path / f"{m}.npy") for m in MODALITIES}
+        return {name: _load_npy(path / f"{name}.npy") for name in (*MODALITIES, *LENGTHS_INPUTS.values())
+                if name in MODALITIES or (path / f"{name}.npy").is_file()}
     if not path.is_file():
         raise InputError(f"input file not found: expected an .npz file or a folder with "
                          f"{', '.join(m + '.npy' for m in MODALITIES)}, found nothing at {path}")
@@ -81,7 +106,7 @@ def read_inputs(path: str | Path) -> dict[str, np.ndarray]:
         if missing:
             raise InputError(f"{path}: missing array(s) {missing}: {expected}, found {npz.files}")
         try:
-            return {m: npz[m] for m in MODALITIES}
+            return {name: npz[name] for name in (*MODALITIES, *LENGTHS_INPUTS.values()) if name in npz.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise InputError(f"{path}: {expected}, found a corrupt file ({e})") from None
 

@@ -22,13 +22,13 @@ pairs (fp32, fp16, int8 --target cpu) are not affected by the setting.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mimic_edge.config import MODALITIES, OUTPUT_NAME
-from mimic_edge.errors import ArtifactError, ConfigError
-from mimic_edge.runtime.inputs import check_scores, prepare_inputs
+from mimic_edge.config import LENGTHS_INPUTS, MODALITIES, OUTPUT_NAME
+from mimic_edge.errors import ArtifactError, ConfigError, InputError
+from mimic_edge.runtime.inputs import check_scores, lengths_feeds, prepare_inputs
 
 ORT_OPTIMIZATION = "ORT_ENABLE_EXTENDED"  # recorded in export validation reports
 # Tried in this order, keeping those the installed onnxruntime build offers: onnxruntime-gpu
@@ -75,14 +75,22 @@ class OnnxPredictor:
         self.providers = _choose_providers(providers, ort.get_available_providers())
         self.integer_qdq = integer_qdq
         self.session = _session(model, self.providers, threads, spinning, integer_qdq, self.path)
-        self.dims, self.out_dim, self.seq_range, self.batch_range = _read_signature(self.session, self.path)
+        self.dims, self.out_dim, self.seq_range, self.batch_range, self.takes_lengths = _read_signature(
+            self.session, self.path)
         meta = self.session.get_modelmeta()
         self.metadata: dict[str, str] = dict(meta.custom_metadata_map)  # model, preset, precision, ...
         if not allow_foreign:
             _check_stamp(meta.producer_name, self.metadata, self.path)
 
-    def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
-        feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range)
+    def predict(self, text: Any, audio: Any, vision: Any, lengths: Mapping[str, Any] | None = None) -> np.ndarray:
+        """Scores (B, out). `lengths`: per modality (B,) valid lengths of a padded batch, for an
+        artifact exported with --lengths (`takes_lengths`; without them: every step is valid)."""
+        if lengths is not None and not self.takes_lengths:
+            raise InputError(f"{self.path}: lengths given, but this artifact has no lengths inputs: expected none, "
+                             "or an artifact exported with --lengths")
+        feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range, lengths)
+        if self.takes_lengths:
+            feeds.update({LENGTHS_INPUTS[m]: n for m, n in lengths_feeds(lengths, feeds).items()})
         return check_scores(self.session.run([OUTPUT_NAME], feeds)[0], self.path)  # (B, out) float32
 
     def __repr__(self) -> str:
@@ -144,16 +152,19 @@ def _read_signature(session, path: Path):
                 f"and one output {OUTPUT_NAME}: float32 (batch, out)")
     found = (f"found inputs {[(i.name, i.type, i.shape) for i in inputs.values()]}, "
              f"outputs {[(o.name, o.type, o.shape) for o in outputs]}")
-    ok = (set(inputs) == set(MODALITIES) and len(outputs) == 1 and outputs[0].name == OUTPUT_NAME
-          and len(outputs[0].shape) == 2
-          and all(i.type == "tensor(float)" and len(i.shape) == 3 and isinstance(i.shape[2], int)
-                  for i in inputs.values()))
+    lengths = set(LENGTHS_INPUTS.values())
+    ok = (set(inputs) in (set(MODALITIES), set(MODALITIES) | lengths) and len(outputs) == 1
+          and outputs[0].name == OUTPUT_NAME and len(outputs[0].shape) == 2
+          and all(inputs[m].type == "tensor(float)" and len(inputs[m].shape) == 3 and isinstance(inputs[m].shape[2], int)
+                  for m in MODALITIES)
+          and all(i.type == "tensor(int64)" and len(i.shape) == 1 for name, i in inputs.items() if name in lengths))
     if not ok:
-        raise ArtifactError(f"{path}: not a mimic-edge model: {expected}, {found}")
+        raise ArtifactError(f"{path}: not a mimic-edge model: {expected} (and optionally "
+                            f"{', '.join(LENGTHS_INPUTS.values())}: int64 (batch,)), {found}")
     shapes = {m: inputs[m].shape for m in MODALITIES}  # (batch, seq_len, dim); a str for a dynamic axis
     dims = {m: shape[2] for m, shape in shapes.items()}
     out = outputs[0].shape[1] if isinstance(outputs[0].shape[1], int) else None
     # Fixed axes (an artifact exported without dynamic axes) become one-value ranges.
     seq_range = {m: (shape[1], shape[1]) for m, shape in shapes.items() if isinstance(shape[1], int)} or None
     batch = next((shape[0] for shape in shapes.values() if isinstance(shape[0], int)), None)
-    return dims, out, seq_range, (batch, batch) if batch else None
+    return dims, out, seq_range, (batch, batch) if batch else None, lengths <= set(inputs)

@@ -15,7 +15,7 @@ import numpy as np
 
 from mimic_edge.config import MODALITIES, OUTPUT_NAME
 from mimic_edge.errors import ArtifactError
-from mimic_edge.runtime.inputs import check_scores, prepare_inputs
+from mimic_edge.runtime.inputs import check_scores, prepare_inputs, refuse_lengths
 from mimic_edge.sidecar import check_sidecar
 from mimic_edge.tensorrt_probe import cuda_runtime, require_tensorrt
 
@@ -80,7 +80,8 @@ class TensorRTPredictor:
             raise ArtifactError(f"{self.path}: not a mimic-edge engine: expected float32 inputs "
                                 f"{list(MODALITIES)} and output {OUTPUT_NAME!r}, found {found}")
 
-    def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
+    def predict(self, text: Any, audio: Any, vision: Any, lengths: Any = None) -> np.ndarray:
+        refuse_lengths(lengths, self.path)
         feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range)
         cudart, stream = self._cudart, self._stream
         with self._lock:

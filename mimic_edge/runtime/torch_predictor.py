@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -43,12 +43,16 @@ class TorchPredictor:
         predictor.dims, predictor.out_dim = config.dims, config.out_dim
         return predictor
 
-    def predict(self, text: Any, audio: Any, vision: Any) -> np.ndarray:
+    def predict(self, text: Any, audio: Any, vision: Any, lengths: Mapping[str, Any] | None = None) -> np.ndarray:
+        """Scores (B, out); `lengths`: per modality (B,) valid lengths of a padded batch (the model
+        masks the padding: each sample is scored as alone)."""
         inputs = dict(zip(MODALITIES, (text, audio, vision)))
-        check_inputs(inputs, self.dims)
+        check_inputs(inputs, self.dims, lengths=lengths)
         tensors = [_as_tensor(inputs[m]).to(self.device, torch.float32) for m in MODALITIES]
+        valid = {m: torch.as_tensor(np.asarray(n.cpu() if hasattr(n, "cpu") else n), dtype=torch.int64).to(self.device)
+                 for m, n in (lengths or {}).items()}
         with torch.inference_mode():
-            scores = self.model(*tensors).float().cpu().numpy()  # (B, out)
+            scores = self.model(*tensors, valid or None).float().cpu().numpy()  # (B, out)
         return check_scores(scores, self.path)
 
     def __repr__(self) -> str:

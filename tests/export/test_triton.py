@@ -164,3 +164,14 @@ def test_a_failed_validation_leaves_its_report_beside_the_model(checkpoint, tmp_
 def test_the_accelerators_precision_is_the_artifacts():
     assert {key: precision_mode(entry.tensorrt_flags) for key, entry in PRECISIONS.items() if entry.tensorrt} == {
         "fp32": "FP32", "fp16": "FP16", "int8": "INT8"}
+
+
+def test_a_model_with_lengths_takes_one_int64_per_sample(model_config_pb2, checkpoint, tmp_path):
+    """--lengths: the three lengths inputs, one int64 per request item, reshaped to the graph's (batch,)."""
+    result = export(ExportConfig(checkpoint=checkpoint, format="triton", lengths=True, out=str(tmp_path), **SMALL),
+                    log=lambda _: None)
+    config = parse(model_config_pb2, (result.model_dir / "config.pbtxt").read_text())
+    int64 = model_config_pb2.DataType.Value("TYPE_INT64")
+    lengths = [(i.name, i.data_type, list(i.dims), list(i.reshape.shape), i.HasField("reshape")) for i in config.input[3:]]
+    assert lengths == [(f"{m}_lengths", int64, [1], [], True) for m in MODALITIES]
+    assert result.report["lengths"] is True
