@@ -19,10 +19,11 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "bench": ("torch", "onnx", "onnxslim", "safetensors", "tqdm"),
     "triton": ("triton",),
     "tensorrt": ("tensorrt", "cuda"),
+    "serve": ("pytriton",),  # nvidia-pytriton: Triton Inference Server in the wheel (numpy < 2)
 }
 # What a command refuses to start without. bench starts with torch alone: a row whose backend lacks a
 # module (onnx, tensorrt...) is skipped with the reason (mimic_edge.bench.backends), the others run.
-COMMAND_EXTRAS = {"train": "train", "eval": "torch", "export": "export", "bench": "torch"}
+COMMAND_EXTRAS = {"train": "train", "eval": "torch", "export": "export", "bench": "torch", "serve": "serve"}
 
 
 class MissingExtra(MimicEdgeError):

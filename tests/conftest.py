@@ -120,3 +120,24 @@ def _stage_package(dest: Path, link: bool = False) -> Path:
         else:
             shutil.copy2(entry, target)
     return dest
+
+
+@pytest.fixture(scope="session")
+def project_wheel(tmp_path_factory) -> Path:
+    """The project's wheel, built once per session from a copy of the sources (setuptools builds
+    in the source folder: a copy keeps the checkout clean), with no index and no build isolation."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("wheel")
+    source = root / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "mimic_edge", "export", "kernels"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(REPO / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                    "--quiet", "-w", str(root / "dist"), str(source)], check=True, capture_output=True)
+    (wheel,) = (root / "dist").glob("mimic_edge-*.whl")
+    return wheel

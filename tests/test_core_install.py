@@ -8,7 +8,6 @@ from __future__ import annotations
 import email.parser
 import importlib.metadata
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -58,19 +57,10 @@ def core_requirements(wheel: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def core(tmp_path_factory) -> Path:
+def core(tmp_path_factory, project_wheel) -> Path:
     """The venv's bin folder."""
     root = tmp_path_factory.mktemp("core")
-    source = root / "source"  # setuptools builds in the source folder: a copy keeps the checkout clean
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md", "mimic_edge", "export", "kernels"):
-        if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(REPO / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--quiet", "-w", str(root / "wheels"), str(source)], check=True, capture_output=True)
-    (wheel,) = (root / "wheels").glob("mimic_edge-*.whl")
+    wheel = project_wheel
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True)
     python = root / "venv" / "bin" / "python"
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

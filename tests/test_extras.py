@@ -12,7 +12,7 @@ from mimic_edge.runtime import load
 from mimic_edge.runtime.onnx_predictor import _choose_providers
 
 REPO = Path(__file__).resolve().parents[1]
-MODULE_OF = {"cuda-python": "cuda"}  # distribution → the module it installs, where they differ
+MODULE_OF = {"cuda-python": "cuda", "nvidia-pytriton": "pytriton"}  # distribution → the module it installs, where they differ
 
 
 def extra_modules(extras: dict, name: str) -> set[str]:

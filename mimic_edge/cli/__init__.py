@@ -18,7 +18,7 @@ from mimic_edge import __version__
 from mimic_edge.errors import MimicEdgeError
 from mimic_edge.extras import COMMAND_EXTRAS, extra_providing, install_hint, require_extra
 
-ORDER = ["train", "eval", "export", "bench", "predict"]  # help order; others follow alphabetically
+ORDER = ["train", "eval", "export", "bench", "predict", "serve"]  # help order; others follow alphabetically
 
 
 def _commands() -> list[str]:

@@ -40,6 +40,7 @@ class Predictor(Protocol):
     path: Path
     dims: dict[str, int]  # feature dim per modality, read from the artifact
     out_dim: int | None  # columns of the output
+    takes_lengths: bool  # predict takes per-sample lengths (a checkpoint; ONNX exported with --lengths)
 
     def predict(self, text: Any, audio: Any, vision: Any, lengths: Any = None) -> np.ndarray:
         """(B, L_m, d_m) numpy arrays or torch tensors → float32 numpy (B, out). `lengths`: per

@@ -97,6 +97,7 @@ class AotiPredictor:
     """
 
     backend = "aoti"
+    takes_lengths = False  # per-sample lengths of a padded batch (predict's `lengths`)
 
     def __init__(self, path: str | Path, device: str | None = None):
         self.path = Path(path)

@@ -39,6 +39,7 @@ class TensorRTPredictor:
     """
 
     backend = "tensorrt"
+    takes_lengths = False  # per-sample lengths of a padded batch (predict's `lengths`)
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

@@ -20,6 +20,7 @@ class TorchPredictor:
     """
 
     backend = "torch"
+    takes_lengths = True  # per-sample lengths of a padded batch (predict's `lengths`)
 
     def __init__(self, path: str | Path, device: str | None = None):
         self.path = Path(path)
