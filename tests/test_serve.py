@@ -24,6 +24,7 @@ from mimic_edge.config import LENGTHS_INPUTS, MODALITIES
 from mimic_edge.export import PRECISIONS, ExportConfig, export
 from mimic_edge.runtime import load
 
+REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow  # a venv with PyTriton (~30 s from a local index), a server start (~10 s)
 SERVE_PACKAGES = ["numpy<2", "nvidia-pytriton==0.7.0", "onnxruntime==1.19.2"]
 
@@ -118,6 +119,18 @@ def test_served_scores_equal_predict_alone_under_concurrency(serve_venv, artifac
         assert 1 <= counts["nv_inference_exec_count"] <= len(requests), counts
         print(f"{len(requests)} requests in {counts['nv_inference_exec_count']:.0f} executions, max |served - alone| "
               f"{np.abs(np.concatenate(served) - alone).max():.2g}")
+
+        # the load generator (benchmarks/serving/load.py), short, against the same server
+        generator = subprocess.run([str(serve_venv / "python"), str(REPO / "benchmarks" / "serving" / "load.py"),
+                               "--url", f"127.0.0.1:{http}", "--model", "mimic", "--concurrency", "1,4",
+                               "--requests", "12", "--metrics-url", f"127.0.0.1:{metrics}", "--json",
+                               str(tmp_path / "load.json")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert generator.returncode == 0, generator.stdout + generator.stderr
+        record = json.loads((tmp_path / "load.json").read_text())
+        assert record["lengths"] is True and [level["concurrency"] for level in record["levels"]] == [1, 4]
+        for level in record["levels"]:
+            assert level["errors"] == 0 and level["p50_ms"] > 0 and 1 <= level["executions"] <= 12
     finally:
         server.send_signal(signal.SIGTERM)
         output = server.communicate(timeout=120)[0]
