@@ -98,9 +98,9 @@ def _check_triton(config: ExportConfig, entry: Precision) -> None:
     is refused: an artifact is judged by its target (mimic_edge.export.precisions)."""
     from mimic_edge.export.triton import ACCELERATORS
 
-    if config.engine:
-        raise ConfigError("--engine with --format triton: expected --format onnx --engine (a repository serves the "
-                          "ONNX artifact through Triton's onnxruntime backend)")
+    if config.engine and config.device != "cuda":
+        raise ConfigError("--engine with --format triton adds the engine as a tensorrt_plan model, which runs on GPU "
+                          f"instances: expected --device cuda, found --device {config.device}")
     if config.accelerator is not None and config.accelerator not in ACCELERATORS:
         raise ConfigError(f"unknown accelerator {config.accelerator!r}: expected one of {', '.join(ACCELERATORS)}")
     if config.accelerator and config.device != "cuda":

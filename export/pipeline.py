@@ -234,29 +234,60 @@ def _export_triton(config: ExportConfig, entry: Precision, source: Source, log) 
             report = {**onnx.report, "artifact": onnx_path.name, "format": "triton",
                       "triton": {"model": name, "version": config.model_version, "config": "config.pbtxt",
                                  "instances": f"{serving.instances} × {serving.device}", "accelerator": serving.accelerator}}
-            text = model_config(name, source.model.config.dims, source.model.config.out_dim, serving, config.lengths)
-            _commit_version(staging, onnx.onnx_path, report, text, onnx_path, report_path)
+            dims, out_dim = source.model.config.dims, source.model.config.out_dim
+            text = model_config(name, dims, out_dim, serving, config.lengths)
+            plan = _plan_files(onnx, name, serving, dims, out_dim, config) if onnx.engine_path else None
+            _commit_version(staging, {onnx.onnx_path: onnx_path.name}, report, text, onnx_path, report_path)
+            if plan is not None:
+                _commit_version(staging, *plan)
     except BaseException:
         if made:  # a model folder without a version would be an error to Triton: leave none behind
             shutil.rmtree(model_dir, ignore_errors=True)
         raise
     log(f"wrote the Triton model {model_dir} (version {config.model_version}: {onnx_path.name}, "
         f"{onnx_path.stat().st_size / 1e6:.2f} MB; config.pbtxt; {report_path.name})")
-    return ExportResult(onnx_path, report_path, report, source.fresh, reference=onnx.reference, model_dir=model_dir)
+    if plan is not None:
+        log(f"wrote the Triton model {plan[3].parent.parent} (a TensorRT plan: for servers with TensorRT "
+            f"{plan[1].get('tensorrt_version')} on a {plan[1].get('gpu_name')})")
+    elif config.engine:
+        log(f"no TensorRT plan model: {onnx.engine_skipped}")
+    return ExportResult(onnx_path, report_path, report, source.fresh, reference=onnx.reference, model_dir=model_dir,
+                        engine_path=plan[3] if plan else None, engine_skipped=onnx.engine_skipped)
 
 
-def _commit_version(staging: Path, onnx: Path, report: dict, config_text: str, final: Path, report_path: Path) -> None:
-    """Lay out the version folder and config in `staging`, then rename them into the model folder:
-    the version (an older one under its number moved aside first), then config.pbtxt. Only
-    renames after the writes, so a full disk changes nothing in the repository."""
+def _plan_files(onnx: ExportResult, name: str, serving, dims: dict, out_dim: int, config: ExportConfig) -> tuple:
+    """`_commit_version`'s arguments for the engine as a tensorrt_plan model `<name>-plan` beside
+    the ONNX one: model.plan with its sidecar and validation report, on GPU instances."""
+    from mimic_edge.export.triton import model_config
+
+    plan_name = f"{name}-plan"
+    plan_path = Path(config.out) / plan_name / str(config.model_version) / "model.plan"
+    engine_report = json.loads(FORMATS["engine"].paths(onnx.engine_path.parent,
+                                                        onnx.engine_path.name.split(".")[0],
+                                                        key=onnx.report["precision"])[1].read_text())
+    text = model_config(plan_name, dims, out_dim, dataclasses.replace(serving, accelerator=None), platform="tensorrt_plan")
+    files = {onnx.engine_path: plan_path.name, sidecar_path(onnx.engine_path): sidecar_path(plan_path).name}
+    return files, {**engine_report, "artifact": plan_path.name, "format": "triton"}, text, plan_path, \
+        plan_path.with_name("validation.json")
+
+
+def _commit_version(staging: Path, files: dict[Path, str], report: dict, config_text: str, final: Path,
+                    report_path: Path) -> None:
+    """Lay out a model's version folder (`files`: staged file → its name there, the report) and its
+    config in `staging`, then rename them into the model folder of `final`: the version (an older
+    one under its number moved aside first), then config.pbtxt. Only renames after the writes, so
+    a full disk changes nothing in the repository."""
     version_dir, model_dir = final.parent, final.parent.parent
-    staged = staging / version_dir.name
+    work = Path(tempfile.mkdtemp(prefix=f"{model_dir.name}.", dir=staging))
+    staged = work / version_dir.name
     staged.mkdir()
-    os.replace(onnx, staged / final.name)
+    for source, file_name in files.items():
+        os.replace(source, staged / file_name)
     atomic_write_json(staged / report_path.name, report)
-    staged_config = atomic_write_bytes(staging / "config.pbtxt", config_text.encode())
+    staged_config = atomic_write_bytes(work / "config.pbtxt", config_text.encode())
+    model_dir.mkdir(exist_ok=True)
     if version_dir.exists():  # removed with the staging folder
-        os.replace(version_dir, staging / "replaced")
+        os.replace(version_dir, work / "replaced")
     os.replace(staged, version_dir)
     os.replace(staged_config, model_dir / "config.pbtxt")
 

@@ -35,10 +35,12 @@ class ServingConfig:
     precision_mode: str = "FP32"  # what the TensorRT accelerator builds in: FP32, FP16, INT8 (the artifact's)
 
 
-def model_config(name: str, dims: dict[str, int], out_dim: int, serving: ServingConfig, lengths: bool = False) -> str:
+def model_config(name: str, dims: dict[str, int], out_dim: int, serving: ServingConfig, lengths: bool = False,
+                 platform: str = "onnxruntime") -> str:
     """config.pbtxt for the onnxruntime backend. Triton's dynamic batcher joins requests whose
     shapes agree but for the batch: with `lengths` (an artifact exported with --lengths), clients
-    that pad to a common length and send each sample's lengths share batches, scored as alone."""
+    that pad to a common length and send each sample's lengths share batches, scored as alone.
+    `platform` "tensorrt_plan": a TensorRT engine (model.plan), on GPU instances."""
     specs = [f'  {{ name: "{m}" data_type: TYPE_FP32 dims: [ -1, {dims[m]} ] }}' for m in MODALITIES]
     if lengths:  # one int64 per sample: [1] per request item, reshaped to the graph's (batch,)
         specs += [f'  {{ name: "{LENGTHS_INPUTS[m]}" data_type: TYPE_INT64 dims: [ 1 ] reshape: {{ shape: [ ] }} }}'
@@ -46,7 +48,7 @@ def model_config(name: str, dims: dict[str, int], out_dim: int, serving: Serving
     inputs = ",\n".join(specs)
     lines = [
         f'name: "{name}"',
-        'backend: "onnxruntime"',
+        'backend: "onnxruntime"' if platform == "onnxruntime" else f'platform: "{platform}"',
         f"max_batch_size: {serving.max_batch_size}",
         f"input [\n{inputs}\n]",
         f'output [\n  {{ name: "{OUTPUT_NAME}" data_type: TYPE_FP32 dims: [ {out_dim} ] }}\n]',
@@ -60,7 +62,8 @@ def model_config(name: str, dims: dict[str, int], out_dim: int, serving: Serving
     if serving.accelerator == "tensorrt":
         accelerator = (' execution_accelerators { gpu_execution_accelerator: [ { name: "tensorrt" '
                        f'parameters {{ key: "precision_mode" value: "{serving.precision_mode}" }} }} ] }}')
-    lines.append(f"optimization {{ graph {{ level: 1 }}{accelerator} }}")
+    if platform == "onnxruntime":
+        lines.append(f"optimization {{ graph {{ level: 1 }}{accelerator} }}")
     return "\n".join(lines) + "\n"
 
 

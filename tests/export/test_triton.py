@@ -20,6 +20,7 @@ from mimic_edge.errors import ArtifactValidationError, ConfigError
 from mimic_edge.export import ExportConfig, export
 from mimic_edge.export.precisions import PRECISIONS
 from mimic_edge.export.triton import ServingConfig, model_config, precision_mode
+from mimic_edge.runtime import load
 
 REPO = Path(__file__).resolve().parents[2]
 TRITONCLIENT = "2.73.0"
@@ -113,7 +114,6 @@ def test_export_writes_a_repository_triton_can_load(checkpoint, tmp_path, model_
     (dict(precision="int8", target="cpu", device="cuda"), r"made for ONNX Runtime's CPU integer kernels: expected "
                                                           r"--device cpu"),
     (dict(accelerator="tensorrt"), r"--accelerator tensorrt runs on a GPU: expected --device cuda"),
-    (dict(engine=True), r"--engine with --format triton: expected --format onnx --engine"),
     (dict(instances=0), r"instances must be an integer >= 1, found 0"),
     (dict(max_queue_delay_us=-1), r"max_queue_delay_us must be an integer >= 0"),
 ])
@@ -175,3 +175,48 @@ def test_a_model_with_lengths_takes_one_int64_per_sample(model_config_pb2, check
     lengths = [(i.name, i.data_type, list(i.dims), list(i.reshape.shape), i.HasField("reshape")) for i in config.input[3:]]
     assert lengths == [(f"{m}_lengths", int64, [1], [], True) for m in MODALITIES]
     assert result.report["lengths"] is True
+
+
+def test_an_engine_becomes_a_tensorrt_plan_model_beside(checkpoint, tmp_path, model_config_pb2, monkeypatch):
+    """--engine (GPU instances): the engine, validated as with --format onnx, as `<model>-plan` with
+    platform tensorrt_plan, its sidecar and report in the version folder. No TensorRT here: a
+    stand-in builder and loader (as in test_export.py) run the staging, validation and layout."""
+    import pathlib
+
+    from mimic_edge.export import pipeline
+    from mimic_edge.export.tensorrt import BuiltEngine
+
+    class StandIn:  # the ONNX artifact's scores, read through the engine's path
+        backend, takes_lengths = "tensorrt", False
+
+        def __init__(self, path):
+            self.inner = load(next(pathlib.Path(path).parent.parent.glob("*.onnx")))
+
+        def predict(self, *inputs, lengths=None):
+            return self.inner.predict(*inputs)
+
+    def build(onnx_bytes, engine_path, precision, profile, dims, timing_cache):
+        engine_path.write_bytes(b"plan:" + onnx_bytes[:64])
+        return BuiltEngine(engine_path, "10.3.0", "Stand-in GPU", "9.0")
+
+    monkeypatch.setattr(pipeline, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(pipeline, "build_engine", build)
+    monkeypatch.setattr(pipeline, "load", lambda path: StandIn(path) if str(path).endswith(".engine") else load(path))
+    result = export(ExportConfig(checkpoint=checkpoint, format="triton", engine=True, device="cuda",
+                                 accelerator="tensorrt", batch="1:1:8", out=str(tmp_path), **SMALL), log=lambda _: None)
+    plan = tmp_path / "mimic-fp32-plan"
+    assert result.engine_path == plan / "1" / "model.plan" and result.engine_skipped is None
+    assert sorted(str(p.relative_to(plan)) for p in plan.rglob("*")) == [
+        "1", "1/model.plan", "1/model.plan.json", "1/validation.json", "config.pbtxt"]
+    config = parse(model_config_pb2, (plan / "config.pbtxt").read_text())
+    assert (config.name, config.platform, config.backend, config.max_batch_size) == ("mimic-fp32-plan",
+                                                                                      "tensorrt_plan", "", 8)
+    assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.Kind.Value("KIND_GPU")
+    report = json.loads((plan / "1" / "validation.json").read_text())
+    assert report["passed"] and report["tensorrt_version"] == "10.3.0" and report["artifact"] == "model.plan"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mimic-fp32", "mimic-fp32-plan"]  # nothing staged left
+
+
+def test_an_engine_model_needs_gpu_instances(tmp_path):
+    with pytest.raises(ConfigError, match="tensorrt_plan model, which runs on GPU instances: expected --device cuda"):
+        export(ExportConfig(format="triton", engine=True, out=str(tmp_path)), log=lambda _: None)
