@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from mimic_edge.config import LENGTHS_INPUTS, MODALITIES, OUTPUT_NAME
 from mimic_edge.errors import ConfigError
 from mimic_edge.extras import require_extra
@@ -40,6 +38,8 @@ def serve(artifact: str | Path, options: ServeOptions, log: Callable[[str], None
     """Load and warm the artifact, then serve it until SIGINT or SIGTERM (see the module doc)."""
     require_extra("serve", "mimic-edge serve")
     _check(options)
+    import numpy as np
+
     from mimic_edge.runtime import load
 
     predictor = load(artifact)
@@ -56,7 +56,7 @@ def serve(artifact: str | Path, options: ServeOptions, log: Callable[[str], None
         inputs += [Tensor(name=LENGTHS_INPUTS[m], dtype=np.int64, shape=(1,), optional=True) for m in MODALITIES]
 
     @batch
-    def infer(**named: np.ndarray) -> dict[str, np.ndarray]:
+    def infer(**named):  # numpy arrays by input name → {"score": (batch, out)}
         lengths = {m: named[LENGTHS_INPUTS[m]].reshape(-1) for m in MODALITIES if LENGTHS_INPUTS[m] in named}
         scores = predictor.predict(*(named[m] for m in MODALITIES), **({"lengths": lengths} if lengths else {}))
         return {OUTPUT_NAME: scores}
@@ -92,6 +92,8 @@ def _check(options: ServeOptions) -> None:
 
 def _warm(predictor) -> None:
     """One call at batch 1 before the server reports ready: sessions, arenas and lazy kernels are set up."""
+    import numpy as np
+
     low, high = (getattr(predictor, "seq_range", None) or {}).get(MODALITIES[0], (1, 50))
     length = min(max(low, 50), high)  # the presets' length where the artifact admits it
     predictor.predict(*(np.zeros((1, length, predictor.dims[m]), np.float32) for m in MODALITIES))
