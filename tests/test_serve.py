@@ -135,3 +135,31 @@ def test_served_scores_equal_predict_alone_under_concurrency(serve_venv, artifac
         server.send_signal(signal.SIGTERM)
         output = server.communicate(timeout=120)[0]
     assert server.returncode == 0, output[-3000:]
+
+
+def test_sigterm_answers_the_requests_waiting_in_the_queue(serve_venv, artifacts, tmp_path):
+    """Requests accepted before SIGTERM are answered (the server drains its queue, up to --drain-s),
+    then it exits 0: twelve requests of 64 samples, SIGTERM once at least three wait in the queue."""
+    http, grpc, metrics = free_ports(3)
+    env = {"PATH": f"{serve_venv}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
+    server = subprocess.Popen([str(serve_venv / "mimic-edge"), "serve", str(artifacts.onnx("fp32")), "--model-name",
+                               "mimic", "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port",
+                               str(metrics), "--max-batch", "64", "--max-queue-delay-us", "0"],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while get(f"http://127.0.0.1:{http}/v2/models/mimic/ready")[0] != 200:
+            assert server.poll() is None and time.monotonic() < deadline, server.communicate(timeout=30)[0][-3000:]
+            time.sleep(0.5)
+        client = subprocess.run([str(serve_venv / "python"), str(REPO / "tests" / "serve_drain_client.py"),
+                                 f"127.0.0.1:{http}", f"127.0.0.1:{metrics}", "mimic", str(server.pid), "12"],
+                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert client.returncode == 0, client.stderr[-3000:]
+        result = json.loads(client.stdout)
+        output = server.communicate(timeout=120)[0]
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert result["pending_at_signal"] >= 3, result  # the signal came with requests queued
+    assert result["outcomes"] == [[64, 1]] * 12, result["outcomes"]
+    assert server.returncode == 0, output[-3000:]
