@@ -442,8 +442,9 @@ def _engine(config: ExportConfig, entry: Precision, result: ExportResult, data: 
 
 def _build_and_validate_engine(entry: Precision, result, data, profile, model, valid, staged: Path, log) -> dict:
     stem = result.onnx_path.name.removesuffix(".onnx")
+    lengths = result.report.get("lengths", False)
     built = build_engine(data, staged, entry, profile, model.config.dims,
-                         result.onnx_path.with_name(f"{stem}.timing-cache"))
+                         result.onnx_path.with_name(f"{stem}.timing-cache"), lengths=lengths)
     write_engine_sidecar(
         staged, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
         compute_capability=built.compute_capability, precision=entry.key, profile=profile.to_dict(),
@@ -452,8 +453,8 @@ def _build_and_validate_engine(entry: Precision, result, data, profile, model, v
     log(f"validating {staged.name} (TensorRT {built.tensorrt_version}, {built.gpu_name}) against PyTorch:")
     seq = profile.seq[MODALITIES[0]]
     report = validate_runner(predictor_runner(load(staged)), entry, model, valid, log,
-                             Limits(profile.batch.max, (seq.min, seq.max)))
-    report.update(artifact=staged.name, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
+                             Limits(profile.batch.max, (seq.min, seq.max)), padded=lengths)
+    report.update(artifact=staged.name, lengths=lengths, tensorrt_version=built.tensorrt_version, gpu_name=built.gpu_name,
                   profile=profile.to_dict(), onnx_sha256=result.report["artifact_sha256"],
                   judged_by={"runtime": f"TensorRT {built.tensorrt_version} on {built.gpu_name}",
                              "arithmetic": FORMATS["engine"].judged_by, "host": host()})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mimic_edge.config import MODALITIES
+from mimic_edge.config import LENGTHS_INPUTS, MODALITIES
 from mimic_edge.errors import ConfigError
 
 
@@ -53,10 +53,14 @@ class Profile:
     batch: Range
     seq: dict[str, Range]
 
-    def shapes(self, dims: dict[str, int]) -> dict[str, tuple[tuple[int, int, int], ...]]:
-        """input name → (min, opt, max) shapes (B, L, d), as `IOptimizationProfile.set_shape` takes them."""
-        return {m: tuple((b, s, dims[m]) for b, s in zip(self.batch.as_list(), self.seq[m].as_list()))
-                for m in MODALITIES}
+    def shapes(self, dims: dict[str, int], lengths: bool = False) -> dict[str, tuple[tuple[int, ...], ...]]:
+        """input name → (min, opt, max) shapes (B, L, d), as `IOptimizationProfile.set_shape` takes them;
+        with `lengths`, the per-sample lengths inputs too, (B,)."""
+        shapes = {m: tuple((b, s, dims[m]) for b, s in zip(self.batch.as_list(), self.seq[m].as_list()))
+                  for m in MODALITIES}
+        if lengths:
+            shapes.update({LENGTHS_INPUTS[m]: tuple((b,) for b in self.batch.as_list()) for m in MODALITIES})
+        return shapes
 
     def to_dict(self) -> dict:
         return {"batch": self.batch.as_list(), "seq": {m: self.seq[m].as_list() for m in MODALITIES}}

@@ -99,7 +99,7 @@ class BuiltEngine:
 
 
 def build_engine(onnx_bytes: bytes, engine_path: Path, entry: Precision, profile: Profile,
-                 dims: dict[str, int], timing_cache: Path) -> BuiltEngine:
+                 dims: dict[str, int], timing_cache: Path, lengths: bool = False) -> BuiltEngine:
     """Parse the artifact, build a serialized engine for one profile, write it and the timing
     cache atomically. The caller writes the sidecar (mimic_edge.sidecar)."""
     require_tensorrt()
@@ -122,7 +122,7 @@ def build_engine(onnx_bytes: bytes, engine_path: Path, entry: Precision, profile
     for flag in settings.cleared_flags:
         config.clear_flag(getattr(trt.BuilderFlag, flag))
     trt_profile = builder.create_optimization_profile()
-    for name, (lo, opt, hi) in profile.shapes(dims).items():
+    for name, (lo, opt, hi) in profile.shapes(dims, lengths).items():  # lengths: the graph's lengths inputs
         trt_profile.set_shape(name, trt.Dims(list(lo)), trt.Dims(list(opt)), trt.Dims(list(hi)))
     config.add_optimization_profile(trt_profile)
     cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")

@@ -33,7 +33,7 @@ def reference(model: torch.nn.Module, valid: Mapping[str, np.ndarray], limits: L
               padded: bool = False) -> Reference:
     """The parity cases and the validation split that `limits` admits, with `model`'s scores.
     `padded` (an artifact with lengths inputs): also a padded batch of samples of different
-    lengths, judged against each sample run alone, unpadded."""
+    lengths, judged against each sample run alone, unpadded (where `limits` admit it)."""
     model = model.eval()
     seq_len = valid[MODALITIES[0]].shape[1]
     cases = parity_cases(seq_len)
@@ -41,7 +41,7 @@ def reference(model: torch.nn.Module, valid: Mapping[str, np.ndarray], limits: L
     for batch, lengths in (c for c in cases if limits.admits(*c)):
         inputs = _slice_inputs(valid, batch, lengths)
         parity.append(ParityCase(batch, lengths, inputs, _run_torch(model, inputs)))
-    if padded:
+    if padded and limits.admits(len(PADDED_FRACTIONS), (seq_len,) * len(MODALITIES)):
         parity.append(_padded_case(model, valid, seq_len))
     run_batch = min(RUN_BATCH, limits.max_batch or RUN_BATCH)
     length = min(seq_len, limits.seq[1]) if limits.seq else seq_len
@@ -97,11 +97,11 @@ def host() -> dict:
 
 
 def validate_runner(run: ArtifactRunner, entry: Precision, model: torch.nn.Module, valid: Mapping[str, np.ndarray],
-                    log: Callable[[str], None] = print, limits: Limits = Limits()) -> dict:
+                    log: Callable[[str], None] = print, limits: Limits = Limits(), padded: bool = False) -> dict:
     """The checks of `validate` for any runner of the artifact ({"text": (B, L, d), ...} → (B, out)).
     Parity cases outside `limits` are listed as not run; the validation set is run in batches
     and at a length the limits admit."""
-    return judge(run, reference(model, valid, limits), entry.thresholds, entry.key, log)
+    return judge(run, reference(model, valid, limits, padded), entry.thresholds, entry.key, log)
 
 
 PADDED_FRACTIONS = ((1.0, 0.4, 0.7), (0.2, 1.0, 0.1), (0.5, 0.06, 1.0), (0.02, 0.3, 0.5))  # per sample, per modality

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mimic_edge.config import MODALITIES, OUTPUT_NAME
+from mimic_edge.config import LENGTHS_INPUTS, MODALITIES, OUTPUT_NAME
 from mimic_edge.errors import ArtifactError
-from mimic_edge.runtime.inputs import check_scores, prepare_inputs, refuse_lengths
+from mimic_edge.runtime.inputs import check_scores, lengths_feeds, prepare_inputs, refuse_lengths
 from mimic_edge.sidecar import check_sidecar
 from mimic_edge.tensorrt_probe import cuda_runtime, require_tensorrt
 
@@ -39,7 +39,6 @@ class TensorRTPredictor:
     """
 
     backend = "tensorrt"
-    takes_lengths = False  # per-sample lengths of a padded batch (predict's `lengths`)
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -72,18 +71,26 @@ class TensorRTPredictor:
 
         names = {self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)}
         modes = {n: self.engine.get_tensor_mode(n) for n in names}
-        ok = (names == {*MODALITIES, OUTPUT_NAME}
-              and all(modes[m] == trt.TensorIOMode.INPUT for m in MODALITIES)
+        lengths = set(LENGTHS_INPUTS.values())
+        self.takes_lengths = lengths <= names  # an engine built from an ONNX artifact exported with --lengths
+        floats = {*MODALITIES, OUTPUT_NAME}
+        ok = (names in (floats, floats | lengths)
+              and all(modes[n] == trt.TensorIOMode.INPUT for n in names - {OUTPUT_NAME})
               and modes[OUTPUT_NAME] == trt.TensorIOMode.OUTPUT
-              and all(self.engine.get_tensor_dtype(n) == trt.DataType.FLOAT for n in names))
+              and all(self.engine.get_tensor_dtype(n) == trt.DataType.FLOAT for n in floats)
+              and all(self.engine.get_tensor_dtype(n) == trt.DataType.INT64 for n in names & lengths))
         if not ok:
             found = {n: (str(modes[n]), str(self.engine.get_tensor_dtype(n))) for n in sorted(names)}
             raise ArtifactError(f"{self.path}: not a mimic-edge engine: expected float32 inputs "
-                                f"{list(MODALITIES)} and output {OUTPUT_NAME!r}, found {found}")
+                                f"{list(MODALITIES)} (and optionally int64 {list(LENGTHS_INPUTS.values())}) and "
+                                f"output {OUTPUT_NAME!r}, found {found}")
 
     def predict(self, text: Any, audio: Any, vision: Any, lengths: Any = None) -> np.ndarray:
-        refuse_lengths(lengths, self.path)
-        feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range)
+        if not self.takes_lengths:
+            refuse_lengths(lengths, self.path)
+        feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range, lengths)
+        if self.takes_lengths:
+            feeds.update({LENGTHS_INPUTS[m]: n for m, n in lengths_feeds(lengths, feeds).items()})
         cudart, stream = self._cudart, self._stream
         with self._lock:
             for m, x in feeds.items():

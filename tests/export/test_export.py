@@ -290,7 +290,7 @@ def stand_in_tensorrt(monkeypatch):
 
     state = {"offset": 0.0}
 
-    def build(onnx_bytes, engine_path, precision, profile, dims, timing_cache):
+    def build(onnx_bytes, engine_path, precision, profile, dims, timing_cache, lengths=False):
         engine_path.write_bytes(b"engine:" + onnx_bytes[:64])
         timing_cache.write_bytes(b"cache")
         return BuiltEngine(engine_path, "10.3.0", "Stand-in GPU", "8.7")

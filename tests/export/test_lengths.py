@@ -117,7 +117,6 @@ def test_the_reference_with_a_padded_case_survives_save_and_load(exports, tmp_pa
 
 @pytest.mark.parametrize("options, message", [
     (dict(format="pt2"), "--lengths adds inputs to the ONNX graph"),
-    (dict(engine=True), "--lengths adds inputs to the ONNX graph"),
     (dict(precision="int8", target="cpu"), "int8-cpu quantizes activations with scales computed over the whole batch"),
 ])
 def test_lengths_only_where_they_hold(tmp_path, options, message):
@@ -149,3 +148,39 @@ def test_misa_takes_lengths_too(exports, tmp_path):
     padded = predictor.predict(*(x[m] for m in MODALITIES), lengths=lengths)
     alone = np.concatenate([predictor.predict(*(x[m][i:i + 1, :lengths[m][i]] for m in MODALITIES)) for i in range(4)])
     np.testing.assert_allclose(padded, alone, rtol=0, atol=PRECISIONS["fp32"].thresholds.max_abs)
+
+
+def test_an_engine_of_a_lengths_graph_has_them_in_its_profile_and_is_judged_padded(checkpoint, tmp_path, monkeypatch):
+    """No TensorRT here: a stand-in builder records the profile it is given, and the ONNX artifact
+    plays the engine, so the engine's validation (with its padded case) runs for real."""
+    from pathlib import Path
+
+    from mimic_edge.export import pipeline
+    from mimic_edge.export.tensorrt import BuiltEngine
+
+    shapes = {}
+
+    def build(onnx_bytes, engine_path, entry, profile, dims, timing_cache, lengths=False):
+        shapes.update(profile.shapes(dims, lengths))
+        engine_path.write_bytes(b"plan:" + onnx_bytes[:64])
+        return BuiltEngine(engine_path, "10.3.0", "Stand-in GPU", "8.7")
+
+    class StandIn:
+        backend, takes_lengths = "tensorrt", True
+
+        def __init__(self, path):
+            self.inner = load(next(Path(path).parent.parent.glob("*.onnx")))
+
+        def predict(self, text, audio, vision, lengths=None):
+            return self.inner.predict(text, audio, vision, lengths=lengths)
+
+    monkeypatch.setattr(pipeline, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(pipeline, "build_engine", build)
+    monkeypatch.setattr(pipeline, "load", StandIn)
+    result = export(ExportConfig(checkpoint=checkpoint, lengths=True, engine=True, batch="1:4:8", out=str(tmp_path),
+                                 **SMALL), log=lambda _: None)
+    assert {LENGTHS_INPUTS[m]: shapes[LENGTHS_INPUTS[m]] for m in MODALITIES} == {
+        LENGTHS_INPUTS[m]: ((1,), (4,), (8,)) for m in MODALITIES}
+    report = json.loads((tmp_path / "mimic.fp32.engine.validation.json").read_text())
+    assert report["passed"] and report["lengths"] is True and result.engine_path.is_file()
+    assert any("padded" in c["check"] for c in report["checks"])

@@ -195,7 +195,7 @@ def test_an_engine_becomes_a_tensorrt_plan_model_beside(checkpoint, tmp_path, mo
         def predict(self, *inputs, lengths=None):
             return self.inner.predict(*inputs)
 
-    def build(onnx_bytes, engine_path, precision, profile, dims, timing_cache):
+    def build(onnx_bytes, engine_path, precision, profile, dims, timing_cache, lengths=False):
         engine_path.write_bytes(b"plan:" + onnx_bytes[:64])
         return BuiltEngine(engine_path, "10.3.0", "Stand-in GPU", "9.0")
 
