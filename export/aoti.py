@@ -42,11 +42,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from mimic_edge.config import MODALITIES, OUTPUT_NAME
+from mimic_edge.config import LENGTHS_INPUTS, MODALITIES, OUTPUT_NAME
 from mimic_edge.errors import ExportError
 from mimic_edge.export.shapes import Profile, Range
 from mimic_edge.kernels import triton_head_usable
 from mimic_edge.models import model_from_config
+from mimic_edge.models.common import WithLengths
 from mimic_edge.sidecar import PACKAGE, write_record
 
 _LSTM_MODE = 2  # oneDNN's and cuDNN's code for LSTM (ideep::rnn_kind::LSTM, CUDNN_LSTM)
@@ -168,7 +169,7 @@ class ExportLSTM(nn.LSTM):
 INDUCTOR_CONFIGS = {"aot_inductor.use_runtime_constant_folding": True}
 
 
-def pt2_model(model: nn.Module, device: str) -> nn.Module:
+def pt2_model(model: nn.Module, device: str, lengths: bool = False) -> nn.Module:
     """The module compiled for `device`, in eval mode, still on the CPU (build_package moves it):
     `model`'s weights under its config with the package's kernels (`kernel_choices`); every
     nn.LSTM an ExportLSTM unless the Triton encoder runs them (it only reads their weights)."""
@@ -179,7 +180,7 @@ def pt2_model(model: nn.Module, device: str) -> nn.Module:
         for name, module in list(compiled.named_modules()):
             if type(module) is nn.LSTM:
                 compiled.set_submodule(name, ExportLSTM.from_lstm(module, device))
-    return compiled.eval()
+    return (WithLengths(compiled) if lengths else compiled).eval()
 
 
 def triton_encoder(config) -> bool:
@@ -202,9 +203,10 @@ def _example_size(r: Range) -> int:
     return r.min if r.min == r.max else min(max(r.opt, 2, r.min), r.max)
 
 
-def dynamic_shapes(profile: Profile) -> tuple[dict[str, tuple[int, int]], dict[str, dict]]:
+def dynamic_shapes(profile: Profile, lengths: bool = False) -> tuple[dict[str, tuple[int, int]], dict[str, dict]]:
     """(example (batch, seq_len) per modality, torch.export's dynamic_shapes per input): one Dim
-    for the batch, one per modality's sequence axis; none on an axis with MIN == MAX."""
+    for the batch, one per modality's sequence axis; none on an axis with MIN == MAX. With
+    `lengths`, the lengths inputs (batch,) too."""
     b = profile.batch
     batch = torch.export.Dim("batch", min=b.min, max=b.max) if b.min < b.max else None
     examples, shapes = {}, {}
@@ -217,16 +219,22 @@ def dynamic_shapes(profile: Profile) -> tuple[dict[str, tuple[int, int]], dict[s
         if seq.min < seq.max:
             axes[1] = torch.export.Dim(f"seq_{m}", min=seq.min, max=seq.max)
         shapes[m] = axes
+    if lengths:
+        shapes.update({LENGTHS_INPUTS[m]: {0: batch} if batch is not None else {} for m in MODALITIES})
     return examples, shapes
 
 
 def export_program(module: nn.Module, profile: Profile, device: str) -> torch.export.ExportedProgram:
     """torch.export of `module` (a `pt2_model`) with the profile's dynamic axes."""
-    examples, shapes = dynamic_shapes(profile)
+    lengths = isinstance(module, WithLengths)
+    examples, shapes = dynamic_shapes(profile, lengths)
     dims = module.config.dims
     # the values do not matter (nothing branches on them); made on `device` directly, which also
     # works for fake CUDA tensors traced on a machine without a GPU
     inputs = tuple(torch.zeros(*examples[m], dims[m], device=device) for m in MODALITIES)
+    if lengths:  # valid lengths within each example's sequence
+        inputs += tuple(torch.full((examples[m][0],), examples[m][1], dtype=torch.int64, device=device)
+                        for m in MODALITIES)
     with torch.no_grad(), _quiet_torch_deprecation():
         return torch.export.export(module, inputs, dynamic_shapes=shapes)
 
@@ -247,7 +255,9 @@ def package_metadata(module: nn.Module, profile: Profile) -> dict[str, str]:
     meta.update({f"{METADATA_PREFIX}batch_min": str(profile.batch.min),
                  f"{METADATA_PREFIX}batch_max": str(profile.batch.max),
                  f"{METADATA_PREFIX}out_dim": str(module.config.out_dim),
-                 f"{METADATA_PREFIX}inputs": ",".join(MODALITIES), f"{METADATA_PREFIX}output": OUTPUT_NAME})
+                 f"{METADATA_PREFIX}inputs": ",".join(
+                     [*MODALITIES, *(LENGTHS_INPUTS.values() if isinstance(module, WithLengths) else ())]),
+                 f"{METADATA_PREFIX}output": OUTPUT_NAME})
     for m in MODALITIES:
         meta[f"{METADATA_PREFIX}{m}_seq_min"] = str(profile.seq[m].min)
         meta[f"{METADATA_PREFIX}{m}_seq_max"] = str(profile.seq[m].max)
@@ -264,10 +274,11 @@ class BuiltPackage:
     compile_seconds: float
 
 
-def build_package(model: nn.Module, profile: Profile, device: str, path: Path) -> BuiltPackage:
+def build_package(model: nn.Module, profile: Profile, device: str, path: Path, lengths: bool = False) -> BuiltPackage:
     """Export and compile `model` for `device` into the package file `path` (written by
-    AOTInductor; the caller stages it and writes the sidecar)."""
-    module = pt2_model(model, device).to(device)
+    AOTInductor; the caller stages it and writes the sidecar); with `lengths`, the package takes
+    each sample's valid lengths after the three inputs (a padded batch scores as each alone)."""
+    module = pt2_model(model, device, lengths).to(device)
     seq = profile.seq[MODALITIES[0]]
     ranges = f"batch {profile.batch.min}..{profile.batch.max}, sequences {seq.min}..{seq.max}"
     start = time.perf_counter()

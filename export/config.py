@@ -65,9 +65,6 @@ def check_options(config: ExportConfig) -> Precision:
     get_format(config.format)
     if config.device not in DEVICES:
         raise ConfigError(f"unknown device {config.device!r}: expected one of {', '.join(DEVICES)}")
-    if config.lengths and config.format == "pt2":
-        raise ConfigError("--lengths adds inputs to the ONNX graph (and its engine): expected --format onnx or "
-                          "triton, found --format pt2 (packages with lengths inputs are not made yet)")
     if config.lengths and not entry.batch_independent:
         raise ConfigError(f"--lengths: {entry.key} quantizes activations with scales computed over the whole batch, "
                           "padding included, so a padded batch cannot score each sample as alone: expected "

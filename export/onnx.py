@@ -63,6 +63,7 @@ from onnx import numpy_helper
 
 from mimic_edge import __version__
 from mimic_edge.config import LENGTHS_INPUTS, MODALITIES, OUTPUT_NAME, model_name
+from mimic_edge.models.common import WithLengths
 from mimic_edge.errors import ConfigError
 
 DEFAULT_OPSET = 17
@@ -82,18 +83,6 @@ def dynamic_axes(lengths: bool = False) -> dict[str, dict[int, str]]:
     if lengths:
         axes.update({LENGTHS_INPUTS[m]: {0: "batch"} for m in MODALITIES})
     return {**axes, OUTPUT_NAME: {0: "batch"}}
-
-
-class _WithLengths(torch.nn.Module):
-    """The model with its per-sample valid lengths as three more inputs (B,) int64: a padded batch
-    is scored as each sample alone (the model masks padding: mimic_edge.models.common)."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, text, audio, vision, text_lengths, audio_lengths, vision_lengths):
-        return self.model(text, audio, vision, {"text": text_lengths, "audio": audio_lengths, "vision": vision_lengths})
 
 
 @contextlib.contextmanager
@@ -120,7 +109,7 @@ def to_onnx(model: torch.nn.Module, opset: int = DEFAULT_OPSET, lengths: bool = 
     example = tuple(torch.zeros(2, 3 + i, dims[m]) for i, m in enumerate(MODALITIES))
     names = list(MODALITIES)
     if lengths:  # eval() on the wrapper too: export restores its mode, and with it the model's
-        model = _WithLengths(model).eval()
+        model = WithLengths(model).eval()
         example += tuple(torch.tensor([3 + i, 1]) for i in range(len(MODALITIES)))  # valid lengths, distinct
         names += [LENGTHS_INPUTS[m] for m in MODALITIES]
     buffer = io.BytesIO()
@@ -133,7 +122,7 @@ def to_onnx(model: torch.nn.Module, opset: int = DEFAULT_OPSET, lengths: bool = 
             do_constant_folding=True,
         )
     proto = onnx.load_from_string(buffer.getvalue())
-    config = model.model.config if lengths else model.config
+    config = model.config  # WithLengths carries its model's
     return stamp(lean(proto), {"model": model_name(config), "preset": config.preset, "config_digest": config.digest(),
                                **({"lengths": "per-sample"} if lengths else {})})  # convert() stamps the precision
 

@@ -181,18 +181,19 @@ def _export_pt2(config: ExportConfig, entry: Precision, source: Source, log) -> 
         staged = staging / path.name
         log(f"compiling {path.name} with AOTInductor for {config.device} (torch {torch.__version__}; "
             "a minute or more)")
-        built = aoti.build_package(model, profile, config.device, staged)
+        built = aoti.build_package(model, profile, config.device, staged, lengths=config.lengths)
         record = {**aoti.build_environment(config.device), "batch": profile.batch.as_list(),
                   "seq": profile.to_dict()["seq"], "model": model_name(model.config), "preset": preset,
                   "config_digest": model.config.digest(), "dims": model.config.dims, "out_dim": model.config.out_dim,
-                  "fusion_head": built.fusion_head, "lstm": built.lstm, "weights": source.weights}
+                  "fusion_head": built.fusion_head, "lstm": built.lstm, "weights": source.weights,
+                  "lengths": config.lengths}
         aoti.write_package_sidecar(staged, record)
         log(f"validating {path.name} against PyTorch ({len(valid['regression_labels'])} samples, fusion head "
             f"{built.fusion_head}, LSTMs as {built.lstm}):")
         seq = profile.seq[MODALITIES[0]]
         report = validate_runner(predictor_runner(load(staged)), entry, model, valid, log,
-                                 Limits(profile.batch.max, (seq.min, seq.max)))
-        report.update(artifact=path.name, artifact_sha256=file_sha256(staged), artifact_bytes=staged.stat().st_size,
+                                 Limits(profile.batch.max, (seq.min, seq.max)), padded=config.lengths)
+        report.update(artifact=path.name, lengths=config.lengths, artifact_sha256=file_sha256(staged), artifact_bytes=staged.stat().st_size,
                       format="pt2", **{k: record[k] for k in ("model", "preset", "device", "torch_version", "cpu_isa",
                                                                "cuda_arch", "fusion_head", "lstm", "config_digest",
                                                                "weights")},

@@ -59,3 +59,17 @@ def task_loss(score: Tensor, target: Tensor) -> Tensor:
     if score.shape[-1] == 1:
         return F.mse_loss(score.view(-1), target.view(-1).to(score.dtype))
     return F.cross_entropy(score, target.view(-1).long())
+
+
+class WithLengths(nn.Module):
+    """A model with its per-sample valid lengths as three more inputs (B,) int64, for exports that
+    take positional inputs (ONNX, torch.export): a padded batch is scored as each sample alone."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.config = model.config
+
+    def forward(self, text: Tensor, audio: Tensor, vision: Tensor, text_lengths: Tensor, audio_lengths: Tensor,
+                vision_lengths: Tensor) -> Tensor:
+        return self.model(text, audio, vision, {"text": text_lengths, "audio": audio_lengths, "vision": vision_lengths})

@@ -24,7 +24,7 @@ import torch
 
 from mimic_edge.config import MODALITIES
 from mimic_edge.errors import ArtifactError, ConfigError
-from mimic_edge.runtime.inputs import check_scores, prepare_inputs, refuse_lengths
+from mimic_edge.runtime.inputs import check_scores, lengths_feeds, prepare_inputs, refuse_lengths
 from mimic_edge.sidecar import PACKAGE, check_record, read_record
 
 _THIS_THREAD = threading.local()  # the OpenMP thread count `predict` last set in this thread
@@ -97,7 +97,6 @@ class AotiPredictor:
     """
 
     backend = "aoti"
-    takes_lengths = False  # per-sample lengths of a padded batch (predict's `lengths`)
 
     def __init__(self, path: str | Path, device: str | None = None):
         self.path = Path(path)
@@ -115,6 +114,7 @@ class AotiPredictor:
                               f"expected device {kind!r} (or leave device out)")
         self.dims = {m: int(self.sidecar["dims"][m]) for m in MODALITIES}
         self.out_dim = int(self.sidecar["out_dim"])
+        self.takes_lengths = self.sidecar.get("lengths") is True  # exported with --lengths
         batch, seq = self.sidecar["batch"], self.sidecar["seq"]
         self.batch_range = (int(batch[0]), int(batch[-1]))
         self.seq_range = {m: (int(seq[m][0]), int(seq[m][-1])) for m in MODALITIES}
@@ -131,9 +131,12 @@ class AotiPredictor:
         self._lock = threading.Lock()
 
     def predict(self, text: Any, audio: Any, vision: Any, lengths: Any = None) -> np.ndarray:
-        refuse_lengths(lengths, self.path)
-        feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range)
+        if not self.takes_lengths:
+            refuse_lengths(lengths, self.path)
+        feeds = prepare_inputs(text, audio, vision, self.dims, self.seq_range, self.batch_range, lengths)
         tensors = [torch.from_numpy(feeds[m]).to(self.device) for m in MODALITIES]
+        if self.takes_lengths:  # after the three inputs, as the package was exported
+            tensors += [torch.from_numpy(n).to(self.device) for n in lengths_feeds(lengths, feeds).values()]
         threads = torch.get_num_threads()
         if getattr(_THIS_THREAD, "threads", None) != threads:  # a new calling thread, or a new setting
             torch.set_num_threads(threads)  # also sets this thread's OpenMP count

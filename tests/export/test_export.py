@@ -485,7 +485,7 @@ def test_a_disk_that_fills_during_a_package_compile_is_a_write_error(checkpoint,
     from mimic_edge.errors import WriteError
     from mimic_edge.export import aoti
 
-    def compile_until_full(model, profile, device, staged):
+    def compile_until_full(model, profile, device, staged, lengths=False):
         staged.write_bytes(b"half a package")
         raise OSError(errno.ENOSPC, "No space left on device")
 

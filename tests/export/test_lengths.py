@@ -116,7 +116,6 @@ def test_the_reference_with_a_padded_case_survives_save_and_load(exports, tmp_pa
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(format="pt2"), "--lengths adds inputs to the ONNX graph"),
     (dict(precision="int8", target="cpu"), "int8-cpu quantizes activations with scales computed over the whole batch"),
 ])
 def test_lengths_only_where_they_hold(tmp_path, options, message):
@@ -184,3 +183,19 @@ def test_an_engine_of_a_lengths_graph_has_them_in_its_profile_and_is_judged_padd
     report = json.loads((tmp_path / "mimic.fp32.engine.validation.json").read_text())
     assert report["passed"] and report["lengths"] is True and result.engine_path.is_file()
     assert any("padded" in c["check"] for c in report["checks"])
+
+
+@pytest.mark.slow  # one package compile: ~20 s on 2 cores
+def test_a_package_with_lengths_scores_a_padded_batch_as_each_alone(checkpoint, tmp_path):
+    result = export(ExportConfig(checkpoint=checkpoint, format="pt2", lengths=True, out=str(tmp_path), **SMALL),
+                    log=lambda _: None)
+    assert result.report["passed"] and any("padded" in c["check"] for c in result.report["checks"])
+    predictor = load(result.pt2_path)
+    assert predictor.takes_lengths and predictor.sidecar["lengths"] is True
+    x, lengths = padded_batch()
+    padded = predictor.predict(*(x[m] for m in MODALITIES), lengths=lengths)
+    alone = np.concatenate([predictor.predict(*(x[m][i:i + 1, :lengths[m][i]] for m in MODALITIES))
+                            for i in range(4)])
+    np.testing.assert_allclose(padded, alone, rtol=0, atol=PRECISIONS["fp32"].thresholds.max_abs)
+    full = predictor.predict(*(x[m] for m in MODALITIES))  # no lengths: every step counts
+    assert not np.allclose(full, padded, atol=1e-3)
