@@ -62,9 +62,10 @@ def add_parser(sub) -> None:
                           help=f"INT8 calibration samples (default: {DEFAULT_CALIB_SAMPLES})")
     artifact.add_argument("--opset", type=int, default=defaults.opset, help="ONNX opset, 17-20 (default: 17)")
     artifact.add_argument("--lengths", action="store_true",
-                          help="ONNX inputs text_lengths, audio_lengths, vision_lengths (int64, per sample): a batch "
-                               "padded to one length is scored as each sample alone (what a server batching requests "
-                               "needs); without them every step of every sequence counts")
+                          help="inputs text_lengths, audio_lengths, vision_lengths (int64, per sample) in the ONNX "
+                               "artifact, its engine or the .pt2 package: a batch padded to one length is scored as "
+                               "each sample alone (what a server batching requests needs); without them every step "
+                               "of every sequence counts; not for int8 --target cpu")
     artifact.add_argument("--out", default=defaults.out, metavar="DIR", help="output folder (default: artifacts)")
     artifact.add_argument("--force", action="store_true",
                           help="replace an artifact of another model or config under the same name (re-exporting "
