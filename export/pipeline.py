@@ -50,7 +50,7 @@ from mimic_edge.export.shapes import default_seq, make_profile
 from mimic_edge.export.tensorrt import build_engine, unavailable_reason, write_engine_sidecar
 from mimic_edge.export.validate import (Limits, host, predictor_runner, raise_if_failed, reference, validate,
                                         validate_runner)
-from mimic_edge.io import atomic_write_bytes, atomic_write_json, check_writable, exclusive
+from mimic_edge.io import atomic_write_bytes, atomic_write_json, check_writable, exclusive, write_error
 from mimic_edge.models import build_model
 from mimic_edge.runtime import load
 from mimic_edge.sidecar import file_sha256, sidecar_path
@@ -315,8 +315,7 @@ def _staging(final: Path):
     except OSError as e:
         if isinstance(e, WriteError) or e.errno not in _WRITE_ERRNOS:
             raise
-        raise WriteError(f"could not write {final}: {e.strerror or e} (errno {e.errno}); nothing under that name "
-                         "was changed") from None
+        raise write_error(final, e) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

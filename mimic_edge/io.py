@@ -21,7 +21,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
-        raise _write_error(path, e) from None
+        raise write_error(path, e) from None
     os.close(fd)
     try:
         write(tmp)
@@ -32,12 +32,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError) and not isinstance(e, WriteError):
-            raise _write_error(path, e) from None
+            raise write_error(path, e) from None
         raise
     return path
 
 
-def _write_error(path: Path, error: OSError) -> WriteError:
+def write_error(path: Path, error: OSError) -> WriteError:
     """A disk full, a quota or an I/O error while writing `path`, as one line; `path` is as it was."""
     reason = error.strerror or str(error) or type(error).__name__
     return WriteError(f"could not write {path}: {reason} (errno {error.errno}); nothing under that name "

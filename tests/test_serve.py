@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,30 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+@dataclass
+class Server:
+    process: subprocess.Popen
+    http: int
+    metrics: int
+    env: dict
+
+
+def start_server(serve_venv: Path, artifact: Path, cwd: Path, *options: str) -> Server:
+    """`mimic-edge serve ARTIFACT` as model "mimic" on free ports, once its model reports ready."""
+    http, grpc, metrics = free_ports(3)
+    env = {"PATH": f"{serve_venv}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
+    process = subprocess.Popen([str(serve_venv / "mimic-edge"), "serve", str(artifact), "--model-name", "mimic",
+                                "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics),
+                                *options], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
+    while get(f"http://127.0.0.1:{http}/v2/models/mimic/ready")[0] != 200:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the server did not become ready: {process.communicate(timeout=30)[0][-3000:]}")
+        time.sleep(0.5)
+    return Server(process, http, metrics, env)
+
+
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -75,18 +100,9 @@ def test_served_scores_equal_predict_alone_under_concurrency(serve_venv, artifac
     checkpoint = str(artifacts.checkpoint).removesuffix(".safetensors")
     artifact = export(ExportConfig(checkpoint=checkpoint, lengths=True, out=str(tmp_path), valid_samples=64),
                       log=lambda _: None).onnx_path
-    http, grpc, metrics = free_ports(3)
-    env = {"PATH": f"{serve_venv}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
-    server = subprocess.Popen([str(serve_venv / "mimic-edge"), "serve", str(artifact), "--model-name", "mimic",
-                               "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics),
-                               "--max-queue-delay-us", "20000", "--max-batch", "16"],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    started = start_server(serve_venv, artifact, tmp_path, "--max-queue-delay-us", "20000", "--max-batch", "16")
+    server, http, metrics, env = started.process, started.http, started.metrics, started.env
     try:
-        deadline = time.monotonic() + 180
-        while get(f"http://127.0.0.1:{http}/v2/models/mimic/ready")[0] != 200:
-            assert server.poll() is None and time.monotonic() < deadline, server.communicate(timeout=30)[0][-3000:]
-            time.sleep(0.5)
-
         rng = np.random.default_rng(0)
         requests = []
         for i in range(24):  # each padded to 50 steps, its own lengths per modality
@@ -140,17 +156,10 @@ def test_served_scores_equal_predict_alone_under_concurrency(serve_venv, artifac
 def test_sigterm_answers_the_requests_waiting_in_the_queue(serve_venv, artifacts, tmp_path):
     """Requests accepted before SIGTERM are answered (the server drains its queue, up to --drain-s),
     then it exits 0: twelve requests of 64 samples, SIGTERM once at least three wait in the queue."""
-    http, grpc, metrics = free_ports(3)
-    env = {"PATH": f"{serve_venv}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
-    server = subprocess.Popen([str(serve_venv / "mimic-edge"), "serve", str(artifacts.onnx("fp32")), "--model-name",
-                               "mimic", "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port",
-                               str(metrics), "--max-batch", "64", "--max-queue-delay-us", "0"],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    started = start_server(serve_venv, artifacts.onnx("fp32"), tmp_path, "--max-batch", "64",
+                           "--max-queue-delay-us", "0")
+    server, http, metrics, env = started.process, started.http, started.metrics, started.env
     try:
-        deadline = time.monotonic() + 180
-        while get(f"http://127.0.0.1:{http}/v2/models/mimic/ready")[0] != 200:
-            assert server.poll() is None and time.monotonic() < deadline, server.communicate(timeout=30)[0][-3000:]
-            time.sleep(0.5)
         client = subprocess.run([str(serve_venv / "python"), str(REPO / "tests" / "serve_drain_client.py"),
                                  f"127.0.0.1:{http}", f"127.0.0.1:{metrics}", "mimic", str(server.pid), "12"],
                                 cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

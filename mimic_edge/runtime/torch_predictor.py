@@ -10,7 +10,7 @@ import torch
 from mimic_edge.checkpoint import load_checkpoint
 from mimic_edge.config import MODALITIES
 from mimic_edge.input_checks import check_inputs
-from mimic_edge.runtime.inputs import check_scores
+from mimic_edge.runtime.inputs import check_scores, lengths_feeds
 
 
 class TorchPredictor:
@@ -50,10 +50,9 @@ class TorchPredictor:
         inputs = dict(zip(MODALITIES, (text, audio, vision)))
         check_inputs(inputs, self.dims, lengths=lengths)
         tensors = [_as_tensor(inputs[m]).to(self.device, torch.float32) for m in MODALITIES]
-        valid = {m: torch.as_tensor(np.asarray(n.cpu() if hasattr(n, "cpu") else n), dtype=torch.int64).to(self.device)
-                 for m, n in (lengths or {}).items()}
+        valid = {m: torch.from_numpy(n).to(self.device) for m, n in lengths_feeds(lengths, inputs).items()}
         with torch.inference_mode():
-            scores = self.model(*tensors, valid or None).float().cpu().numpy()  # (B, out)
+            scores = self.model(*tensors, valid if lengths else None).float().cpu().numpy()  # (B, out)
         return check_scores(scores, self.path)
 
     def __repr__(self) -> str:
