@@ -1,4 +1,4 @@
-"""Run in the serve venv by tests/test_serve.py: N large requests sent at once (binary tensors,
+"""Run in the serve venv by tests/test_serve.py: N one-sample requests sent at once (binary tensors,
 tritonclient), SIGTERM to the server once some wait in its queue (its metrics say so), then
 every request's outcome, as JSON: {"pending_at_signal", "outcomes": [[batch, out] or "error"]}."""
 import json
@@ -20,8 +20,8 @@ rng = np.random.default_rng(0)
 def request():
     inputs = []
     for m, d in dims.items():
-        tensor = http.InferInput(m, [64, 100, d], "FP32")
-        tensor.set_data_from_numpy(rng.standard_normal((64, 100, d), dtype=np.float32), binary_data=True)
+        tensor = http.InferInput(m, [1, 50, d], "FP32")
+        tensor.set_data_from_numpy(rng.standard_normal((1, 50, d), dtype=np.float32), binary_data=True)
         inputs.append(tensor)
     return inputs
 
